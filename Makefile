@@ -1,0 +1,56 @@
+# Two commands do all set-up: `make lab` and `make test`. Both create .venv when it is missing.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8888
+# JupyterLab refuses to run as root without this flag (CI and many containers run as root).
+ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
+
+.PHONY: lab test unit notebooks e2e bench lint app clean help
+
+help:
+	@echo "make lab    - install into .venv (if needed) and open JupyterLab on notebooks/00_start_here.ipynb"
+	@echo "make test   - install into .venv (if needed) and run every test: unit, notebooks, browser"
+	@echo "make app    - serve the code-free classroom dashboard (notebooks/app.ipynb) with Voila"
+	@echo "make bench  - run the benchmarks on real MNIST (../shared/data/mnist or COMPRESSLAB_DATA_DIR)"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "compresslab needs Python 3.11, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab $(ROOT_FLAG) --port=$(PORT) \
+		--ServerApp.root_dir=$(CURDIR) notebooks/00_start_here.ipynb
+
+app: $(STAMP)
+	$(BIN)/voila $(ROOT_FLAG) --port=$(PORT) notebooks/app.ipynb
+
+test: $(STAMP)
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory notebooks
+	$(MAKE) --no-print-directory e2e
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests --ignore=tests/e2e -q --timeout=1800
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest --nbmake --nbmake-timeout=900 -q notebooks
+
+e2e: $(STAMP)
+	@if [ -d tests/e2e ]; then bash tests/e2e/run.sh; else echo "no browser tests yet"; fi
+
+bench: $(STAMP)
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache test-artifacts

@@ -1,0 +1,385 @@
+"""A small model zoo, reproducible training and cached baselines.
+
+Every zoo model ends in a linear ``Dense`` layer named ``logits``: it outputs
+logits, not probabilities, so distillation can soften them with a temperature and
+TFLite files stay free of a final softmax. ``argmax`` and accuracy are unchanged.
+
+Example:
+    >>> model = seed_cnn()
+    >>> history = train(model, load_dataset("digits"), epochs=2, seed=0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ._keras import keras, versions
+from .data import Dataset, default_data_home, load_dataset
+
+ARCHITECTURES = ("seed_cnn", "lenet5", "lenet_300_100", "student_cnn")
+
+# Epochs that reach a useful baseline on each data set in about a minute on a laptop CPU.
+DEFAULT_EPOCHS = {"digits": 12, "mnist": 3, "fashion_mnist": 5, "cifar10": 10}
+
+
+def _input(input_shape):
+    return keras.Input(shape=tuple(input_shape), name="image")
+
+
+def seed_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, name: str = "seed_cnn") -> keras.Model:
+    """The classic Keras MNIST CNN: two 3x3 convolutions with pooling, then a 128-unit dense layer.
+
+    Conv2D 32 3x3 relu, MaxPool 2, Conv2D 64 3x3 relu, MaxPool 2, Flatten, Dense 128 relu,
+    Dense ``num_classes`` (logits). About 225,000 parameters on 28x28x1 inputs.
+    """
+    inputs = _input(input_shape)
+    x = keras.layers.Conv2D(32, 3, activation="relu", name="conv1")(inputs)
+    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = keras.layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(128, activation="relu", name="dense1")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def lenet5(input_shape=(28, 28, 1), num_classes: int = 10, *, variant: str = "classic",
+           name: str = "lenet5") -> keras.Model:
+    """LeNet-5.
+
+    Args:
+        variant: ``"classic"`` is LeCun et al. (1998) with ReLU and max pooling: 6 and 16
+            5x5 filters, then 120, 84 and ``num_classes`` units (about 61,700 parameters).
+            ``"caffe"`` is the Caffe variant used by Han et al. (2016) for Deep Compression:
+            20 and 50 5x5 filters, 500 units (about 431,000 parameters).
+    """
+    if variant not in ("classic", "caffe"):
+        raise ValueError(f"variant is {variant!r}; choose 'classic' or 'caffe'")
+    inputs = _input(input_shape)
+    if variant == "classic":
+        x = keras.layers.Conv2D(6, 5, padding="same", activation="relu", name="conv1")(inputs)
+        x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+        x = keras.layers.Conv2D(16, 5, activation="relu", name="conv2")(x)
+        x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Dense(120, activation="relu", name="dense1")(x)
+        x = keras.layers.Dense(84, activation="relu", name="dense2")(x)
+    else:
+        x = keras.layers.Conv2D(20, 5, name="conv1")(inputs)
+        x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+        x = keras.layers.Conv2D(50, 5, name="conv2")(x)
+        x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Dense(500, activation="relu", name="dense1")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def lenet_300_100(input_shape=(28, 28, 1), num_classes: int = 10, *, name: str = "lenet_300_100") -> keras.Model:
+    """The fully connected LeNet-300-100: Flatten, Dense 300 relu, Dense 100 relu, logits (266,610 parameters)."""
+    inputs = _input(input_shape)
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    x = keras.layers.Dense(300, activation="relu", name="dense1")(x)
+    x = keras.layers.Dense(100, activation="relu", name="dense2")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def student_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, width: float = 1.0,
+                name: str | None = None) -> keras.Model:
+    """A small CNN whose size scales with ``width``, for distillation.
+
+    ``width=1`` gives Conv2D 8, MaxPool, Conv2D 16, MaxPool, Dense 32, logits: about 14,400
+    parameters on 28x28x1, under a tenth of :func:`seed_cnn`. ``width=2`` doubles every layer.
+    """
+    if not width > 0:
+        raise ValueError(f"width is {width}; it must be > 0")
+    filters1 = max(1, int(round(8 * width)))
+    filters2 = max(1, int(round(16 * width)))
+    units = max(1, int(round(32 * width)))
+    inputs = _input(input_shape)
+    x = keras.layers.Conv2D(filters1, 3, activation="relu", name="conv1")(inputs)
+    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = keras.layers.Conv2D(filters2, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(units, activation="relu", name="dense1")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name or f"student_cnn_w{width:g}")
+
+
+_BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "seed_cnn": seed_cnn,
+    "lenet5": lenet5,
+    "lenet_300_100": lenet_300_100,
+    "student_cnn": student_cnn,
+}
+
+
+def build(arch: str, input_shape=(28, 28, 1), num_classes: int = 10, *, seed: int | None = None,
+          **kwargs) -> keras.Model:
+    """Build a zoo model by name (one of :data:`ARCHITECTURES`); a ``seed`` fixes its initial weights."""
+    if arch not in _BUILDERS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if seed is not None:
+        set_seed(seed)
+    return _BUILDERS[arch](input_shape, num_classes, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def outputs_logits(model: keras.Model) -> bool:
+    """True when the model's last layer does not already apply a softmax."""
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    if activation is not None and getattr(activation, "__name__", "") == "softmax":
+        return False
+    if isinstance(last, (keras.layers.Softmax,)):
+        return False
+    if isinstance(last, keras.layers.Activation) and getattr(last.activation, "__name__", "") == "softmax":
+        return False
+    return True
+
+
+def compile_for_classification(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+    """Compile with Adam and sparse cross-entropy, matching the model's output (logits or softmax)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits(model)),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """Shows a progress bar (a widget in Jupyter, text elsewhere) and forwards epoch ends.
+
+    Args:
+        epochs: total number of epochs (for the bar).
+        on_epoch: optional ``callable(epoch, logs)`` called after each epoch, used by the panels.
+        show_bar: False to suppress the bar (panels draw their own).
+    """
+
+    def __init__(self, epochs: int, on_epoch: Callable | None = None, show_bar: bool = True,
+                 description: str = "training"):
+        super().__init__()
+        self.epochs = epochs
+        self.on_epoch = on_epoch
+        self.show_bar = show_bar
+        self.description = description
+        self._bar = None
+
+    def on_train_begin(self, logs=None):
+        if self.show_bar:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.epochs, desc=self.description, unit="epoch", leave=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self._bar is not None:
+            self._bar.update(1)
+            shown = {k: f"{v:.4f}" for k, v in logs.items() if isinstance(v, (int, float))}
+            self._bar.set_postfix(shown)
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow so that a run can be repeated."""
+    keras.utils.set_random_seed(int(seed))
+
+
+def train(model: keras.Model, data: Dataset, *, epochs: int, batch_size: int = 64, seed: int = 0,
+          learning_rate: float = 1e-3, progress: bool | Callable = True, validation: bool = False,
+          callbacks: list | None = None, compile: bool = True) -> keras.callbacks.History:
+    """Train a classifier on ``data.x_train``, reproducibly.
+
+    Args:
+        model: a tf_keras model whose input fits ``data``'s images.
+        data: the :class:`Dataset`; only its training split is used (the test split stays held out).
+        epochs: passes over the training split (>= 1).
+        batch_size: images per step.
+        seed: seeds shuffling and any dropout: the same starting model and seed give the same
+            trained model (build the model with :func:`build`'s ``seed`` to fix its initial weights).
+        learning_rate: Adam's learning rate (used when ``compile`` is True).
+        progress: True for a progress bar, False for silence, or ``callable(epoch, logs)``.
+        validation: hold out 10% of the training split to report ``val_accuracy``.
+        callbacks: extra Keras callbacks.
+        compile: compile the model afresh (Adam + sparse cross-entropy); False keeps the user's.
+
+    Returns:
+        The Keras ``History``.
+
+    Example:
+        >>> history = train(seed_cnn(), load_dataset(), epochs=3, seed=1)
+    """
+    check_model_fits(model, data)
+    if int(epochs) < 1:
+        raise ValueError(f"epochs is {epochs}; it must be at least 1")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size is {batch_size}; it must be at least 1")
+    set_seed(seed)
+    if compile or model.optimizer is None:
+        compile_for_classification(model, learning_rate)
+    on_epoch = progress if callable(progress) else None
+    all_callbacks = [ProgressCallback(int(epochs), on_epoch=on_epoch, show_bar=progress is True)]
+    all_callbacks += list(callbacks or [])
+    return model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        shuffle=True,
+        validation_split=0.1 if validation else 0.0,
+        callbacks=all_callbacks,
+        verbose=0,
+    )
+
+
+def check_model_fits(model, data: Dataset) -> None:
+    """Raise a clear ``ValueError`` when a model's input or output does not fit a data set."""
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"expected a tf_keras Model, got {type(model).__name__}; load files with cl.load_model"
+        )
+    model_shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+    if model_shape is None:
+        raise ValueError("the model has several inputs; compresslab works with single-input image classifiers")
+    if any(d is not None and d != e for d, e in zip(model_shape, data.input_shape)) or len(model_shape) != len(data.input_shape):
+        raise ValueError(
+            f"the model expects inputs of shape {model_shape} but {data.name} images have shape "
+            f"{data.input_shape}"
+        )
+    outputs = model.output_shape[-1]
+    if outputs != data.num_classes:
+        raise ValueError(
+            f"the model has {outputs} outputs but {data.name} has {data.num_classes} classes"
+        )
+
+
+def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """The model's outputs on ``x`` in batches, without Keras' per-call overhead of ``predict``."""
+    outputs = []
+    for start in range(0, len(x), batch_size):
+        outputs.append(model(x[start : start + batch_size], training=False).numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def accuracy(model: keras.Model, data: Dataset, batch_size: int = 512) -> float:
+    """Top-1 accuracy on the held-out test split, as a fraction in [0, 1]."""
+    predictions = predict_logits(model, data.x_test, batch_size).argmax(axis=1)
+    return float(np.mean(predictions == data.y_test))
+
+
+def clone(model: keras.Model) -> keras.Model:
+    """A new model with the same architecture and a copy of the weights (never shares variables)."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+# ---------------------------------------------------------------------------------------------
+# Cached baselines
+
+
+def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epochs: int | None = None,
+             seed: int = 0, batch_size: int = 64, data_dir=None, cache_dir=None,
+             progress: bool = True, refresh: bool = False) -> keras.Model:
+    """A trained zoo model, cached on disk so a notebook's second run starts in seconds.
+
+    The cache key holds the architecture, the data set, the seed, the epochs, the batch size
+    and the library versions, so a change to any of them trains afresh.
+
+    Args:
+        arch: a zoo architecture (see :data:`ARCHITECTURES`).
+        dataset: a data-set name for :func:`load_dataset`, or a loaded :class:`Dataset`.
+        epochs: training epochs; defaults to :data:`DEFAULT_EPOCHS` for the data set.
+        seed: training seed.
+        data_dir: forwarded to :func:`load_dataset`.
+        cache_dir: where cached models live (default ``<data home>/baselines``).
+        refresh: retrain even when a cached model exists.
+
+    Returns:
+        A compiled tf_keras model. ``model.compresslab_info`` holds the cache key, the training
+        seconds and whether it came from the cache.
+
+    Example:
+        >>> model = baseline("seed_cnn", "digits")
+    """
+    from .modelio import load_model, save_model
+
+    if arch not in _BUILDERS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, data_dir=data_dir)
+    epochs = int(epochs if epochs is not None else DEFAULT_EPOCHS.get(data.name, 5))
+    key_fields = {
+        "arch": arch,
+        "dataset": data.name,
+        "train_size": len(data.x_train),
+        "input_shape": list(data.input_shape),
+        "seed": int(seed),
+        "epochs": epochs,
+        "batch_size": int(batch_size),
+        "versions": {k: v for k, v in versions().items() if k in ("tensorflow", "tf_keras", "compresslab")},
+    }
+    key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:16]
+    folder = Path(cache_dir) if cache_dir is not None else default_data_home() / "baselines"
+    path = folder / f"{arch}-{data.name}-s{seed}-e{epochs}-{key}.keras"
+    meta_path = path.with_suffix(".json")
+    if path.exists() and not refresh:
+        try:
+            model = load_model(path)
+            compile_for_classification(model)
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+            model.compresslab_info = {**meta, "key": key, "cached": True, "path": str(path)}
+            return model
+        except ValueError:
+            pass  # a damaged cache entry is retrained below and overwritten
+    model = build(arch, data.input_shape, data.num_classes, seed=seed)
+    start = time.perf_counter()
+    history = train(model, data, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
+    seconds = time.perf_counter() - start
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(model, path)
+    meta = {**key_fields, "train_seconds": round(seconds, 2),
+            "final_train_accuracy": float(history.history["accuracy"][-1])}
+    tmp = meta_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, meta_path)
+    model.compresslab_info = {**meta, "key": key, "cached": False, "path": str(path)}
+    return model
+
+
+__all__ = [
+    "ARCHITECTURES",
+    "seed_cnn",
+    "lenet5",
+    "lenet_300_100",
+    "student_cnn",
+    "build",
+    "train",
+    "baseline",
+    "accuracy",
+    "predict_logits",
+    "clone",
+    "compile_for_classification",
+    "outputs_logits",
+    "check_model_fits",
+    "set_seed",
+    "ProgressCallback",
+]

@@ -1,0 +1,58 @@
+"""Shared plot style and helpers."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+TECHNIQUE_COLORS = {
+    "baseline": "#37474f",
+    "quantize": "#1e88e5",
+    "cluster": "#8e24aa",
+    "prune": "#43a047",
+    "distill": "#fb8c00",
+    "pipeline": "#e53935",
+}
+
+TEMPLATE = "plotly_white"
+
+
+def base_layout(title: str, x_title: str, y_title: str, **extra) -> dict:
+    """The layout every compresslab chart starts from (passed to the Figure constructor)."""
+    layout = dict(
+        title=dict(text=title, x=0.02, xanchor="left"),
+        template=TEMPLATE,
+        xaxis=dict(title=dict(text=x_title)),
+        yaxis=dict(title=dict(text=y_title)),
+        margin=dict(l=60, r=20, t=50, b=50),
+        height=360,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+    )
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(layout.get(key), dict):
+            layout[key] = {**layout[key], **value}
+        else:
+            layout[key] = value
+    return layout
+
+
+def fig_weight_histogram(values, *, title: str = "Weights", bins: int = 80, lines=None,
+                         line_label: str = "", line_color: str = "#e53935") -> go.Figure:
+    """Histogram of weight values with optional vertical lines (quantization levels, thresholds).
+
+    Args:
+        values: 1-D array of weights.
+        lines: x positions to mark.
+    """
+    import numpy as np
+
+    values = np.asarray(values).ravel()
+    figure = go.Figure(
+        data=[go.Histogram(x=values, nbinsx=bins, name="weights", marker_color="#90a4ae")],
+        layout=base_layout(title, "weight value", "count", bargap=0.02),
+    )
+    for x in list(lines if lines is not None else [])[:300]:
+        figure.add_vline(x=float(x), line_width=1, line_color=line_color, opacity=0.6)
+    if line_label and lines is not None and len(lines):
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=line_color),
+                                    name=line_label))
+    return figure

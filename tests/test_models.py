@@ -1,0 +1,126 @@
+import time
+
+import numpy as np
+import pytest
+
+import compresslab as cl
+from compresslab import models
+
+
+@pytest.mark.parametrize(
+    "builder, params",
+    [
+        (cl.models.seed_cnn, 225_034),
+        (cl.models.lenet5, 61_706),
+        (cl.models.lenet_300_100, 266_610),
+    ],
+)
+def test_zoo_parameter_counts(builder, params):
+    model = builder()
+    assert model.count_params() == params
+    assert model.output_shape == (None, 10)
+    assert model.layers[-1].name == "logits" and models.outputs_logits(model)
+
+
+def test_seed_cnn_layers_match_the_classic_mnist_cnn():
+    kinds = [type(layer).__name__ for layer in cl.models.seed_cnn().layers[1:]]
+    assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
+
+
+def test_lenet5_caffe_variant_is_the_deep_compression_model():
+    assert cl.models.lenet5(variant="caffe").count_params() == 431_080
+    with pytest.raises(ValueError, match="variant is 'tiny'"):
+        cl.models.lenet5(variant="tiny")
+
+
+def test_student_is_under_a_tenth_of_seed_cnn_and_scales_with_width():
+    small = cl.models.student_cnn(width=1).count_params()
+    assert small < cl.models.seed_cnn().count_params() / 10
+    assert cl.models.student_cnn(width=2).count_params() > 2 * small
+    with pytest.raises(ValueError, match="width is 0"):
+        cl.models.student_cnn(width=0)
+
+
+def test_train_is_reproducible_with_a_seed(small_digits):
+    initial = cl.models.student_cnn(width=0.5)
+    weights = []
+    for _ in range(2):
+        model = cl.models.clone(initial)
+        cl.train(model, small_digits, epochs=1, seed=3, progress=False)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_build_with_a_seed_gives_the_same_initial_weights():
+    first = cl.models.build("seed_cnn", seed=5).get_weights()
+    second = cl.models.build("seed_cnn", seed=5).get_weights()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_train_reports_progress_and_learns(small_digits):
+    seen = []
+    model = cl.models.student_cnn()
+    history = cl.train(model, small_digits, epochs=3, seed=0, progress=lambda epoch, logs: seen.append(epoch))
+    assert seen == [0, 1, 2]
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_train_rejects_mismatched_model_and_bad_settings(small_digits):
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(32, 32, 3\)"):
+        cl.train(cl.models.seed_cnn(input_shape=(32, 32, 3)), small_digits, epochs=1)
+    with pytest.raises(ValueError, match="has 5 outputs but digits has 10 classes"):
+        cl.train(cl.models.seed_cnn(num_classes=5), small_digits, epochs=1)
+    with pytest.raises(ValueError, match="epochs is 0"):
+        cl.train(cl.models.seed_cnn(), small_digits, epochs=0)
+
+
+def test_baseline_is_cached_and_keyed(digits, tmp_path):
+    start = time.perf_counter()
+    first = cl.baseline("student_cnn", digits, epochs=2, seed=0, cache_dir=tmp_path, progress=False)
+    trained_in = time.perf_counter() - start
+    assert first.compresslab_info["cached"] is False
+    second = cl.baseline("student_cnn", digits, epochs=2, seed=0, cache_dir=tmp_path, progress=False)
+    assert second.compresslab_info["cached"] is True
+    assert second.compresslab_info["key"] == first.compresslab_info["key"]
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert cl.models.accuracy(second, digits) == cl.models.accuracy(first, digits)
+    other = cl.baseline("student_cnn", digits, epochs=2, seed=1, cache_dir=tmp_path, progress=False)
+    assert other.compresslab_info["key"] != first.compresslab_info["key"]
+    assert len(list(tmp_path.glob("*.keras"))) == 2
+    assert trained_in > 0
+
+
+def test_baseline_retrains_over_a_damaged_cache_file(digits, tmp_path):
+    model = cl.baseline("student_cnn", digits, epochs=1, cache_dir=tmp_path, progress=False)
+    path = model.compresslab_info["path"]
+    with open(path, "wb") as handle:
+        handle.write(b"garbage")
+    again = cl.baseline("student_cnn", digits, epochs=1, cache_dir=tmp_path, progress=False)
+    assert again.compresslab_info["cached"] is False
+
+
+def test_baseline_rejects_unknown_architecture(digits):
+    with pytest.raises(ValueError, match="unknown architecture 'vgg'"):
+        cl.baseline("vgg", digits)
+
+
+def test_trained_baseline_is_accurate(trained_seed_cnn, digits):
+    assert cl.models.accuracy(trained_seed_cnn, digits) > 0.9
+
+
+def test_clone_copies_weights_without_sharing(trained_student):
+    copy = cl.models.clone(trained_student)
+    weights = copy.get_weights()
+    weights[0][...] = 0
+    copy.set_weights(weights)
+    assert np.abs(trained_student.get_weights()[0]).sum() > 0
+
+
+@pytest.mark.slow
+def test_seed_cnn_learns_real_mnist_in_one_epoch(mnist):
+    model = cl.models.seed_cnn()
+    cl.train(model, mnist, epochs=1, seed=0, batch_size=128, progress=False)
+    assert cl.models.accuracy(model, mnist) > 0.97

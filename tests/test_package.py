@@ -1,0 +1,30 @@
+import os
+import subprocess
+import sys
+
+import compresslab as cl
+
+
+def test_import_loads_neither_ipywidgets_nor_plotly():
+    code = (
+        "import sys, compresslab as cl; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'plotly')); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_legacy_keras_is_selected_before_tensorflow():
+    from compresslab._keras import keras, tf
+
+    assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
+    assert keras.__version__.startswith("2.") and tf.keras.__name__.startswith("tf_keras")
+
+
+def test_public_foundation_names():
+    for name in ["load_dataset", "Dataset", "train", "baseline", "load_model", "save_model", "measure",
+                 "Record", "to_frame", "ExperimentLog"]:
+        assert callable(getattr(cl, name)), name
+    for name in ["seed_cnn", "lenet5", "lenet_300_100", "student_cnn"]:
+        assert callable(getattr(cl.models, name)), name

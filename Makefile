@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8888
+# Extra flags for the servers, e.g. LAB_ARGS="--no-browser --IdentityProvider.token=secret".
+LAB_ARGS ?=
+APP_ARGS ?=
 # JupyterLab refuses to run as root without this flag (CI and many containers run as root).
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
@@ -27,10 +30,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) --port=$(PORT) \
-		--ServerApp.root_dir=$(CURDIR) notebooks/00_start_here.ipynb
+		--ServerApp.root_dir=$(CURDIR) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
 app: $(STAMP)
-	$(BIN)/voila $(ROOT_FLAG) --port=$(PORT) notebooks/app.ipynb
+	$(BIN)/voila $(ROOT_FLAG) --port=$(PORT) $(APP_ARGS) notebooks/app.ipynb
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory unit

@@ -13,14 +13,45 @@ clustering) need it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
-# Quiet TensorFlow's C++ start-up banner unless the user asked for it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ logging fills a student's notebook with CUDA-not-found lines on every CPU laptop.
+# Level 3 keeps only fatal messages; set TF_CPP_MIN_LOG_LEVEL yourself to see more.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence what C++ code writes straight to file descriptor 2 (not Python's warnings or errors).
+
+    TensorFlow prints "Could not find cuda drivers" before its log level applies, and LiteRT prints
+    "Created TensorFlow Lite XNNPACK delegate" on every interpreter. Set COMPRESSLAB_VERBOSE=1 to keep them.
+    """
+    if os.environ.get("COMPRESSLAB_VERBOSE"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (some embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with quiet_native_stderr():
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
 
 _TFMOT = None
 
@@ -57,4 +88,4 @@ def versions() -> dict[str, str]:
     return result
 
 
-__all__ = ["tf", "keras", "tfmot", "versions"]
+__all__ = ["tf", "keras", "tfmot", "versions", "quiet_native_stderr"]

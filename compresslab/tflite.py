@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._keras import keras, tf
+from ._keras import keras, quiet_native_stderr, tf
 
 CONVERSION_MODES = ("float32", "dynamic", "float16", "int8")
 
@@ -99,8 +99,9 @@ class TFLiteArtifact:
 
     def interpreter(self, threads: int = 1):
         """A fresh LiteRT interpreter over these bytes with ``threads`` CPU threads."""
-        interpreter = _interpreter_class()(model_content=self.content, num_threads=int(threads))
-        interpreter.allocate_tensors()
+        with quiet_native_stderr():
+            interpreter = _interpreter_class()(model_content=self.content, num_threads=int(threads))
+            interpreter.allocate_tensors()
         return interpreter
 
     def predict(self, x: np.ndarray, batch_size: int = 256, threads: int = 1) -> np.ndarray:

@@ -1,0 +1,161 @@
+"""The tradeoff chart: every measured variant as size (log axis) against accuracy, with the Pareto front.
+
+Example:
+    >>> frame = cl.to_frame(cl.ExperimentLog("runs/sweep.jsonl"))
+    >>> cl.plots.fig_tradeoff(frame)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import TECHNIQUE_COLORS, base_layout
+
+# The size a variant is plotted at. "smallest" takes, per variant, the smallest real file measured
+# for it: compresslab's compressed file (extra.compressed_bytes), the gzipped TFLite file or the
+# TFLite file; the column it came from is shown on hover.
+SIZE_MEASURES = {
+    "smallest": "smallest stored file",
+    "extra.compressed_bytes": "compressed file (compresslab codec)",
+    "gzip_bytes": "gzip -9 of the TFLite file",
+    "tflite_bytes": "TFLite file",
+    "dense_float32_bytes": "dense float32 (4 x params)",
+}
+_SMALLEST_FROM = ("extra.compressed_bytes", "gzip_bytes", "tflite_bytes", "dense_float32_bytes")
+_OTHER_COLOR = "#9e9e9e"
+
+
+def size_column(frame, size: str = "smallest"):
+    """Bytes per row for the chosen size measure, and the name of the column each came from.
+
+    Args:
+        frame: a DataFrame from :func:`compresslab.to_frame`.
+        size: a key of :data:`SIZE_MEASURES`.
+
+    Returns:
+        ``(sizes, sources)``: two lists aligned with the frame's rows (None where unknown).
+    """
+    if size not in SIZE_MEASURES:
+        raise ValueError(f"size is {size!r}; choose one of {', '.join(SIZE_MEASURES)}")
+    files = _SMALLEST_FROM[:-1] if size == "smallest" else (size,)
+    sizes, sources = [], []
+    for _, row in frame.iterrows():
+        candidates = [(float(row[c]), c) for c in files if c in frame.columns and _present(row.get(c))]
+        # The dense float32 size is only a fallback: it is not a file anyone stores.
+        if not candidates and size == "smallest" and _present(row.get("dense_float32_bytes")):
+            candidates = [(float(row["dense_float32_bytes"]), "dense_float32_bytes")]
+        best, source = min(candidates) if candidates else (None, None)
+        sizes.append(best)
+        sources.append(source)
+    return sizes, sources
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) and value > 0
+
+
+def pareto_front(sizes, accuracies) -> list[int]:
+    """Indices of the variants no other variant beats on both size and accuracy, smallest first.
+
+    A variant is on the front when every smaller (or equally small) variant is less accurate.
+
+    Example:
+        >>> pareto_front([10, 20, 30], [0.9, 0.8, 0.95])
+        [0, 2]
+    """
+    points = [(float(s), -float(a), i) for i, (s, a) in enumerate(zip(sizes, accuracies))
+              if _present(s) and a is not None and not (isinstance(a, float) and math.isnan(a))]
+    front, best = [], -math.inf
+    for _size, negative_accuracy, index in sorted(points):
+        if -negative_accuracy > best:
+            front.append(index)
+            best = -negative_accuracy
+    return front
+
+
+def hover_text(row, size_bytes, source) -> str:
+    """One variant's hover text; every user-provided string is HTML-escaped."""
+    spec = row.get("spec_json") or json.dumps(row.get("spec") or {}, sort_keys=True)
+    try:
+        spec_lines = [f"{html.escape(str(k))}: {html.escape(json.dumps(v))}" for k, v in json.loads(spec).items()]
+    except (TypeError, ValueError):
+        spec_lines = [html.escape(str(spec))]
+    accuracy = row.get("accuracy")
+    lines = [
+        f"<b>{html.escape(str(row.get('name')))}</b> ({html.escape(str(row.get('technique')))})",
+        f"accuracy {100 * accuracy:.2f}% ({html.escape(str(row.get('accuracy_backend')))})" if _number(accuracy)
+        else "accuracy: not measured",
+        f"size {size_bytes:,.0f} bytes ({html.escape(SIZE_MEASURES.get(source, str(source)))})" if size_bytes
+        else "size: not measured",
+    ]
+    if _number(row.get("dense_float32_bytes")) and size_bytes:
+        lines.append(f"{row['dense_float32_bytes'] / size_bytes:.1f}x smaller than dense float32")
+    if spec_lines:
+        lines.append("spec: " + "<br>  ".join(spec_lines[:12]))
+    return "<br>".join(lines)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not (isinstance(value, float) and math.isnan(value))
+
+
+def fig_tradeoff(frame, *, size: str = "smallest", title: str = "Size against accuracy",
+                 highlight=None, height: int = 420) -> go.Figure:
+    """Scatter of size (log x axis) against test accuracy, one colour per technique, Pareto front drawn.
+
+    Args:
+        frame: a DataFrame from :func:`compresslab.to_frame` (one row per variant).
+        size: which size to plot (a key of :data:`SIZE_MEASURES`; ``"smallest"`` by default).
+        title: chart title.
+        highlight: optional row positions to ring (the variants selected for comparison).
+        height: figure height in pixels.
+
+    Returns:
+        A ``go.Figure``: one scatter trace per technique (``customdata`` holds each point's row
+        position in ``frame``), a ``Pareto front`` line and, when given, a ``selected`` trace.
+
+    Example:
+        >>> fig_tradeoff(cl.to_frame(records)).data[0].name
+        'baseline'
+    """
+    frame = frame.reset_index(drop=True)
+    sizes, sources = size_column(frame, size) if len(frame) else ([], [])
+    accuracies = [100.0 * a if _number(a) else None for a in frame.get("accuracy", [])]
+    traces = []
+    techniques = list(dict.fromkeys(frame["technique"].tolist())) if len(frame) else []
+    for technique in techniques:
+        rows = [i for i in range(len(frame)) if frame.loc[i, "technique"] == technique
+                and sizes[i] is not None and accuracies[i] is not None]
+        traces.append(go.Scatter(
+            x=[sizes[i] for i in rows], y=[accuracies[i] for i in rows], mode="markers",
+            name=html.escape(str(technique)), customdata=rows,
+            marker=dict(size=10, color=TECHNIQUE_COLORS.get(technique, _OTHER_COLOR), opacity=0.85,
+                        line=dict(width=1, color="white")),
+            hovertext=[hover_text(frame.loc[i], sizes[i], sources[i]) for i in rows], hoverinfo="text",
+        ))
+    front = pareto_front(sizes, [a if a is not None else float("nan") for a in accuracies])
+    traces.append(go.Scatter(
+        x=[sizes[i] for i in front], y=[accuracies[i] for i in front], mode="lines",
+        line=dict(shape="hv", color="#212121", dash="dot", width=1.5), name="Pareto front",
+        hoverinfo="skip",
+    ))
+    chosen = [i for i in (highlight or []) if 0 <= i < len(frame) and sizes[i] is not None
+              and accuracies[i] is not None]
+    if highlight is not None:
+        traces.append(go.Scatter(
+            x=[sizes[i] for i in chosen], y=[accuracies[i] for i in chosen], mode="markers", name="selected",
+            marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#ff6f00")),
+            hoverinfo="skip",
+        ))
+    x_title = f"size in bytes, log scale ({SIZE_MEASURES[size]})"
+    layout = base_layout(title, x_title, "test accuracy (%)", height=height,
+                         xaxis=dict(type="log"), hovermode="closest")
+    return go.Figure(data=traces, layout=layout)
+
+
+__all__ = ["fig_tradeoff", "pareto_front", "size_column", "hover_text", "SIZE_MEASURES"]

@@ -1,0 +1,230 @@
+"""TradeoffBoard: every measured variant in a sortable table and on one size-against-accuracy chart.
+
+Example:
+    >>> board = cl.widgets.TradeoffBoard("runs/sweep.jsonl")
+    >>> board.controls["techniques"].value = ("quantize", "prune")
+    >>> board.controls["selected"].value = (0, 3)       # side by side
+    >>> board
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+
+import ipywidgets as widgets
+
+from ..plots.tradeoff import SIZE_MEASURES, fig_tradeoff, size_column
+from ..records import ExperimentLog, load_records, to_frame
+from ._base import Panel, figure_widget, replace_figure
+
+SORT_KEYS = {
+    "accuracy": "accuracy",
+    "size": "size_bytes",
+    "ratio": "ratio",
+    "name": "name",
+    "technique": "technique",
+    "latency": "latency_ms",
+    "time": "timestamp",
+}
+_TABLE_COLUMNS = [("name", "name"), ("technique", "technique"), ("accuracy_pct", "accuracy %"),
+                  ("size_bytes", "size B"), ("ratio", "x smaller"), ("nonzero_params", "non-zero"),
+                  ("latency_ms", "latency ms"), ("spec_json", "spec")]
+_COMPARE_ROWS = [("technique", "technique"), ("dataset", "data set"), ("accuracy_pct", "accuracy %"),
+                 ("accuracy_backend", "measured by"), ("params", "params"), ("nonzero_params", "non-zero params"),
+                 ("dense_float32_bytes", "dense float32 B"), ("tflite_bytes", "TFLite B"), ("gzip_bytes", "gzip B"),
+                 ("extra.compressed_bytes", "compressed file B"), ("size_bytes", "plotted size B"),
+                 ("ratio", "x smaller than float32"), ("latency_ms", "latency ms"), ("spec_json", "spec")]
+
+
+def _fmt(value, column: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "&ndash;"
+    if column in ("accuracy_pct",):
+        return f"{value:.2f}"
+    if column == "ratio":
+        return f"{value:.1f}"
+    if column == "latency_ms":
+        return f"{value:.3f}"
+    if column == "spec_json":
+        try:
+            spec = json.loads(value)
+            text = ", ".join(f"{k}={json.dumps(v)}" for k, v in spec.items())
+        except (TypeError, ValueError):
+            text = str(value)
+        return html.escape(text if len(text) < 160 else text[:157] + "...")
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return html.escape(str(value))
+
+
+class TradeoffBoard(Panel):
+    """Compare every measured variant: a sortable, filterable table and a Pareto chart.
+
+    Args:
+        log_or_records: an experiment log path, an :class:`~compresslab.ExperimentLog`, or Records.
+        size: the size measure plotted (see ``compresslab.plots.tradeoff.SIZE_MEASURES``).
+
+    Controls: ``techniques`` (filter), ``sort`` and ``descending`` (table order), ``size`` (which
+    size is plotted), ``selected`` (variants shown side by side; clicking a point toggles it),
+    ``reload`` (re-read the log). Figures: ``tradeoff``.
+
+    Example:
+        >>> board = TradeoffBoard(records)
+        >>> board.controls["sort"].value = "size"
+    """
+
+    title = "Tradeoff board"
+
+    def __init__(self, log_or_records, *, size: str = "smallest"):
+        super().__init__()
+        if size not in SIZE_MEASURES:
+            raise ValueError(f"size is {size!r}; choose one of {', '.join(SIZE_MEASURES)}")
+        self.source = log_or_records
+        self._load()
+        techniques = self._techniques()
+        self.controls["techniques"] = widgets.SelectMultiple(
+            options=techniques, value=tuple(techniques), description="techniques", rows=min(6, max(2, len(techniques))))
+        self.controls["sort"] = widgets.Dropdown(options=list(SORT_KEYS), value="accuracy", description="sort by")
+        self.controls["descending"] = widgets.Checkbox(value=True, description="descending")
+        self.controls["size"] = widgets.Dropdown(options=[(v, k) for k, v in SIZE_MEASURES.items()], value=size,
+                                                 description="size")
+        self.controls["selected"] = widgets.SelectMultiple(options=self._options(), value=(),
+                                                           description="compare", rows=6,
+                                                           layout=widgets.Layout(width="420px"))
+        self.controls["reload"] = widgets.Button(description="reload log", icon="refresh",
+                                                 disabled=not isinstance(self.source, (str, ExperimentLog))
+                                                 and not hasattr(self.source, "__fspath__"))
+        self.table = widgets.HTML()
+        self.comparison = widgets.HTML()
+        self.figures["tradeoff"] = figure_widget(self._figure())
+        self._connect_clicks()
+        for name in ("techniques", "sort", "descending", "size", "selected"):
+            self.controls[name].observe(self.guard(self._on_change), names="value")
+        self.run_button(self.controls["reload"], self._on_reload)
+        self._render_text()
+        self.view = widgets.VBox([
+            widgets.HTML(f"<h3>{self.title}</h3>"),
+            widgets.HBox([self.controls["techniques"],
+                          widgets.VBox([self.controls["sort"], self.controls["descending"], self.controls["size"],
+                                        self.controls["reload"]]),
+                          self.controls["selected"]]),
+            self.error_box, self.status, self.figures["tradeoff"], self.comparison, self.table,
+        ])
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        records = load_records(self.source)
+        if not records:
+            raise ValueError(f"{self.source!s} holds no records to compare")
+        self.records = records
+        self.frame = to_frame(records).reset_index(drop=True)
+
+    def _techniques(self) -> list[str]:
+        return list(dict.fromkeys(str(t) for t in self.frame["technique"]))
+
+    def _options(self) -> list[tuple[str, int]]:
+        return [(f"{row['name']} ({row['technique']})", index) for index, row in self.frame.iterrows()]
+
+    def sized_frame(self):
+        """Every row with the plotted size (``size_bytes``), ``ratio`` vs dense float32 and ``row`` position."""
+        frame = self.frame.copy()
+        sizes, _ = size_column(frame, self.controls["size"].value)
+        frame["size_bytes"] = sizes
+        frame["ratio"] = [d / s if d and s else None for d, s in zip(frame["dense_float32_bytes"], sizes)]
+        frame["row"] = range(len(frame))
+        return frame
+
+    def visible_frame(self):
+        """The rows shown now: filtered by technique, with plotted size and ratio, in table order."""
+        frame = self.sized_frame()
+        frame = frame[frame["technique"].isin(self.controls["techniques"].value)]
+        column = SORT_KEYS[self.controls["sort"].value]
+        return frame.sort_values(column, ascending=not self.controls["descending"].value, na_position="last",
+                                 kind="stable")
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def _figure(self):
+        shown = self.frame[self.frame["technique"].isin(self.controls["techniques"].value)]
+        rows = list(shown.index)
+        selected = [rows.index(i) for i in self.controls["selected"].value if i in rows]
+        figure = fig_tradeoff(shown.reset_index(drop=True), size=self.controls["size"].value,
+                              highlight=selected)
+        # customdata holds positions in the filtered frame: map them back to rows of self.frame.
+        for trace in figure.data:
+            if trace.customdata is not None:
+                trace.customdata = [rows[int(i)] for i in trace.customdata]
+        return figure
+
+    def _render_text(self) -> None:
+        frame = self.visible_frame()
+        head = "".join(f"<th>{label}</th>" for _, label in _TABLE_COLUMNS)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{_fmt(row.get(column), column)}</td>" for column, _ in _TABLE_COLUMNS) + "</tr>"
+            for _, row in frame.iterrows()
+        )
+        self.table.value = (f'<table class="compresslab-table" style="border-collapse:collapse;font-size:12px">'
+                            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        chosen = list(self.controls["selected"].value)
+        if not chosen:
+            self.comparison.value = ("<p><i>Select variants in 'compare' (or click points) to see them side by "
+                                     "side.</i></p>")
+        else:
+            everything = self.sized_frame()
+            heads = "".join(f"<th>{html.escape(str(everything.loc[i, 'name']))}</th>" for i in chosen)
+            rows = "".join(
+                f"<tr><th>{label}</th>"
+                + "".join(f"<td>{_fmt(everything.loc[i].get(column), column)}</td>" for i in chosen) + "</tr>"
+                for column, label in _COMPARE_ROWS if column in everything.columns
+            )
+            self.comparison.value = (f'<table class="compresslab-compare" style="border-collapse:collapse;'
+                                     f'font-size:12px"><thead><tr><th></th>{heads}</tr></thead>'
+                                     f"<tbody>{rows}</tbody></table>")
+        visible = len(frame)
+        self.set_status(f"{visible} of {len(self.frame)} variant(s) shown, {len(chosen)} selected")
+
+    def _refresh(self) -> None:
+        replace_figure(self.figures["tradeoff"], self._figure())
+        self._connect_clicks()
+        self._render_text()
+
+    def _connect_clicks(self) -> None:
+        for trace in self.figures["tradeoff"].data:
+            if trace.customdata is not None and trace.name not in ("Pareto front", "selected"):
+                trace.on_click(self.guard(self._on_click))
+
+    # -- callbacks -----------------------------------------------------------------------------
+
+    def _on_change(self, change=None) -> None:
+        self._refresh()
+
+    def _on_click(self, trace, points, selector=None) -> None:
+        """A click on a point toggles its variant in the comparison."""
+        chosen = list(self.controls["selected"].value)
+        for index in points.point_inds:
+            row = int(trace.customdata[index])
+            if row in chosen:
+                chosen.remove(row)
+            else:
+                chosen.append(row)
+        self.controls["selected"].value = tuple(chosen)
+
+    def _on_reload(self, button=None) -> None:
+        with self.busy(self.controls["reload"], label="reading"):
+            self._load()
+            techniques = self._techniques()
+            previous = set(self.controls["techniques"].value)
+            known = set(self.controls["techniques"].options)
+            self.controls["selected"].value = ()
+            self.controls["selected"].options = self._options()
+            self.controls["techniques"].options = techniques
+            self.controls["techniques"].value = tuple(t for t in techniques if t in previous or t not in known)
+            self._refresh()
+
+
+__all__ = ["TradeoffBoard"]

@@ -1,0 +1,100 @@
+"""Reports: one self-contained HTML file with CSV and JSON beside it, escaped names, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+
+import compresslab as cl
+from compresslab.records import ExperimentLog, Record
+
+EVIL = "<script>alert(1)</script>"
+
+
+def _records():
+    return [
+        Record(name=EVIL, technique="baseline", spec={"note": "<b>bold</b>"}, dataset="digits", accuracy=0.95,
+               params=1000, nonzero_params=1000, dense_float32_bytes=4000, tflite_bytes=5200, gzip_bytes=3700),
+        Record(name="int8 PTQ", technique="quantize", spec={"bits": 8, "mode": "int8"}, dataset="digits",
+               accuracy=0.945, params=1000, nonzero_params=1000, dense_float32_bytes=4000, tflite_bytes=1900,
+               gzip_bytes=1500, latency_ms=0.05, latency_threads=1),
+        Record(name="deep compression", technique="pipeline", spec={"recipe": "deep_compression"},
+               dataset="digits", accuracy=0.93, params=1000, nonzero_params=100, dense_float32_bytes=4000,
+               extra={"compressed_bytes": 250}),
+        Record(name="bad prune", technique="prune", spec={"target_sparsity": 0.99}, dataset="digits",
+               accuracy=0.5, params=1000, nonzero_params=10, dense_float32_bytes=4000, tflite_bytes=5200,
+               gzip_bytes=900),
+    ]
+
+
+def test_pareto_front_and_sizes():
+    from compresslab.plots.tradeoff import pareto_front, size_column
+
+    assert pareto_front([10, 20, 30, 40], [0.9, 0.8, 0.95, 0.95]) == [0, 2]
+    frame = cl.to_frame(_records())
+    sizes, sources = size_column(frame, "smallest")
+    assert sizes == [3700, 1500, 250, 900]
+    assert sources == ["gzip_bytes", "gzip_bytes", "extra.compressed_bytes", "gzip_bytes"]
+    assert size_column(frame, "tflite_bytes")[0][2] is None
+    with pytest.raises(ValueError, match="choose one of"):
+        size_column(frame, "bogus")
+
+
+def test_fig_tradeoff_has_log_axis_front_and_escaped_hover():
+    figure = cl.plots.fig_tradeoff(cl.to_frame(_records()))
+    assert figure.layout.xaxis.type == "log"
+    by_name = {trace.name: trace for trace in figure.data}
+    assert set(by_name) == {"baseline", "quantize", "pipeline", "prune", "Pareto front"}
+    # The front: smallest (deep compression 93%), then int8 (94.5%), then the baseline (95%).
+    assert list(by_name["Pareto front"].x) == [250, 1500, 3700]
+    assert by_name["pipeline"].marker.color == cl.plots.TECHNIQUE_COLORS["pipeline"]
+    hover = by_name["baseline"].hovertext[0]
+    assert EVIL not in hover and "&lt;script&gt;" in hover and "note" in hover
+
+
+def test_write_report_html_csv_json(tmp_path, digits):
+    log = ExperimentLog(tmp_path / "log.jsonl")
+    log.extend(_records())
+    paths = cl.write_report(str(log.path), tmp_path / "out" / "report", title="My <i>report</i>", data=digits)
+    assert paths["html"].name == "report.html" and paths["csv"].exists() and paths["json"].exists()
+    text = paths["html"].read_text()
+    assert EVIL not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<i>report</i>" not in text and "My &lt;i&gt;report&lt;/i&gt;" in text
+    # plotly.js is embedded (opens offline): no script is fetched from a CDN.
+    assert "plotly.js v" in text or "Plotly" in text
+    assert not re.search(r"<script[^>]*\bsrc=", text)
+    assert len(text) > 1_000_000
+    for expected in ("int8 PTQ", "deep compression", "tensorflow", "cpu_count", "1,347 train", "Pareto",
+                     "&quot;target_sparsity&quot;: 0.99"):
+        assert expected in text, expected
+    rows = list(csv.DictReader(paths["csv"].open()))
+    assert [row["name"] for row in rows] == [r.name for r in _records()]
+    assert rows[2]["size_bytes"] in ("250", "250.0") and float(rows[2]["ratio"]) == pytest.approx(16.0)
+    payload = json.loads(paths["json"].read_text())
+    assert payload["title"] == "My <i>report</i>" and len(payload["records"]) == 4
+    assert payload["environment"]["versions"]["tensorflow"]
+    assert not list(paths["html"].parent.glob("*.part"))
+
+
+def test_report_errors_are_clear(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        cl.write_report(tmp_path / "missing.jsonl", tmp_path / "r.html")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="holds no records"):
+        cl.write_report(empty, tmp_path / "r.html")
+    corrupt = tmp_path / "corrupt.jsonl"
+    corrupt.write_text('{"name": "a"}\nnot json at all\n{"name": "b"}\n')
+    with pytest.raises(ValueError, match="corrupt"):
+        cl.write_report(corrupt, tmp_path / "r.html")
+    with pytest.raises(ValueError, match="holds no records"):
+        cl.write_report([], tmp_path / "r.html")
+    with pytest.raises(ValueError, match="Record"):
+        cl.write_report([{"name": "x"}], tmp_path / "r.html")
+    (tmp_path / "folder.html").mkdir()
+    with pytest.raises(ValueError, match="folder"):
+        cl.write_report(_records(), tmp_path / "folder.html")
+    assert not (tmp_path / "r.html").exists()

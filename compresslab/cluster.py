@@ -1,0 +1,189 @@
+"""Weight clustering: the k-means counterpart of linear quantization.
+
+Linear quantization puts a tensor's values on an evenly spaced grid; clustering lets the data
+choose the grid: each kernel's values are replaced by the nearest of ``clusters`` centroids
+(learned by k-means-style updates), so a kernel holds at most ``clusters`` distinct values
+and can be stored as ``log2(clusters)``-bit indices plus a small table of centroids. A gzip'd
+TFLite file of a clustered model shrinks because repeated values compress well.
+
+Built on tfmot's ``cluster_weights`` and ``strip_clustering``.
+
+Example:
+    >>> clustered = cluster_weights(model, ClusterSpec(clusters=16), data, epochs=1)
+    >>> cl.measure(clustered, data, name="16 clusters", technique="cluster").gzip_bytes
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._keras import keras, tfmot
+from .data import Dataset
+from .models import check_model_fits, clone, compile_for_classification, outputs_logits, set_seed, train
+from .specs import Spec, check_choice, check_int, check_layers, resolve_layers
+
+INITS = ("kmeans++", "linear", "density")
+
+_TFMOT_INIT = {"kmeans++": "KMEANS_PLUS_PLUS", "linear": "LINEAR", "density": "DENSITY_BASED"}
+
+
+@dataclass(frozen=True)
+class ClusterSpec(Spec):
+    """How to cluster a model's kernels.
+
+    Attributes:
+        clusters: centroids per kernel (>= 2, at most 65,536). 16 clusters = 4-bit indices.
+        init: how the centroids start: ``"kmeans++"`` (spread by k-means++ sampling),
+            ``"linear"`` (evenly spaced between min and max: the same start as linear
+            quantization) or ``"density"`` (evenly spaced in the cumulative distribution, so
+            more centroids where weights are dense).
+        layers: names of the layers to cluster, or None for every clusterable layer (Conv and
+            Dense kernels; biases are never clustered).
+
+    Raises:
+        ValueError: clusters below 2 or an unknown init, naming the field and what is allowed.
+
+    Example:
+        >>> ClusterSpec(clusters=8, init="linear")
+    """
+
+    clusters: int = 16
+    init: str = "kmeans++"
+    layers: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        check_int(self, "clusters", 2, 65536)
+        check_choice(self, "init", INITS)
+        check_layers(self, "layers")
+
+
+def _clusterable_kernels() -> dict:
+    """Layer class -> the weight tfmot's ClusteringRegistry clusters (exact classes, as tfmot matches them).
+
+    DepthwiseConv2D is absent on purpose: tfmot does not cluster it (large accuracy loss).
+    """
+    layers = keras.layers
+    return {
+        layers.Conv1D: "kernel", layers.Conv2D: "kernel", layers.Conv3D: "kernel",
+        layers.Conv1DTranspose: "kernel", layers.Conv2DTranspose: "kernel", layers.Conv3DTranspose: "kernel",
+        layers.SeparableConv1D: "pointwise_kernel", layers.SeparableConv2D: "pointwise_kernel",
+        layers.Dense: "kernel", layers.Embedding: "embeddings",
+    }
+
+
+def _clustered_attribute(layer) -> str | None:
+    """The weight tfmot clusters in ``layer`` (None when it clusters nothing there)."""
+    name = _clusterable_kernels().get(type(layer))
+    if name is not None and getattr(layer, name, None) is not None:
+        return name
+    return None
+
+
+def is_clusterable(layer) -> bool:
+    """True when tfmot clusters a weight of this layer (Conv1D/2D/3D, their transposes, Dense,
+    SeparableConv pointwise kernels). DepthwiseConv2D is not clustered (tfmot: large accuracy loss)."""
+    return _clustered_attribute(layer) is not None
+
+
+def cluster_weights(model, spec: ClusterSpec, data: Dataset | None = None, epochs: int = 0, *,
+                    learning_rate: float = 1e-4, batch_size: int = 64, seed: int = 0,
+                    progress: bool | Callable = False):
+    """Cluster the kernels of a model into a NEW model, optionally fine-tuning the centroids.
+
+    The chosen layers are wrapped by ``tfmot.clustering.keras.cluster_weights`` (centroids
+    initialised by ``spec.init``); with ``epochs > 0`` the clustered model is fine-tuned on
+    ``data``'s training split (the centroids move, the assignments follow); then
+    ``strip_clustering`` leaves a plain Keras model whose clustered kernels each hold at most
+    ``spec.clusters`` distinct values. Biases and other weights are untouched.
+
+    Args:
+        model: a trained tf_keras model (not modified).
+        spec: a :class:`ClusterSpec`.
+        data: the data set; required when ``epochs > 0``.
+        epochs: fine-tuning epochs (0: cluster only).
+        learning_rate: Adam learning rate of the fine-tuning.
+        batch_size: images per step.
+        seed: seeds the centroid initialisation and the shuffling.
+        progress: True for a bar, False for silence, or ``callable(epoch, logs)``.
+
+    Returns:
+        A compiled tf_keras model; ``model.clustering`` says which layers were clustered.
+
+    Raises:
+        TypeError: ``model`` is not a tf_keras model or ``spec`` not a ClusterSpec.
+        ValueError: a layer name that does not exist or cannot be clustered, a model with no
+            clusterable layer, a kernel with fewer values than clusters, ``epochs > 0`` without
+            data, all before any work starts.
+
+    Example:
+        >>> clustered = cluster_weights(model, ClusterSpec(clusters=8), data, epochs=1)
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"expected a tf_keras Model, got {type(model).__name__}")
+    if isinstance(spec, dict):
+        spec = ClusterSpec.from_dict(spec)
+    if not isinstance(spec, ClusterSpec):
+        raise TypeError(f"spec must be a ClusterSpec, got {type(spec).__name__}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs is {epochs!r}; it must be an integer >= 0")
+    if epochs > 0:
+        if data is None:
+            raise ValueError(f"epochs is {epochs} but no data was given: fine-tuning needs data "
+                             "(pass data=your Dataset, or epochs=0 to cluster without fine-tuning)")
+        if not isinstance(data, Dataset):
+            raise TypeError(f"data must be a compresslab Dataset, got {type(data).__name__}")
+        check_model_fits(model, data)
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate is {learning_rate!r}; it must be > 0")
+    layers = resolve_layers(model, spec.layers, eligible=is_clusterable, what="clusterable layer")
+    if not layers:
+        raise ValueError(
+            f"model {model.name!r} has nothing to cluster: no Conv or Dense kernel; its layers are "
+            f"{[layer.name for layer in model.layers]}"
+        )
+    for layer in layers:
+        size = int(np.prod(getattr(layer, _clustered_attribute(layer)).shape))
+        if size < spec.clusters:
+            raise ValueError(f"layer {layer.name!r} has {size} kernel values, fewer than clusters="
+                             f"{spec.clusters}; choose fewer clusters or leave this layer out (layers=...)")
+    api = tfmot().clustering.keras
+    chosen = {layer.name for layer in layers}
+    init = getattr(api.CentroidInitialization, _TFMOT_INIT[spec.init])
+    set_seed(seed)
+
+    def wrap(layer):
+        # Wrapping the already built layer (of our private clone) lets the wrapper initialise its
+        # centroids from the trained kernel; other layers are shared with that clone unchanged.
+        if layer.name in chosen:
+            return api.cluster_weights(layer, number_of_clusters=spec.clusters, cluster_centroids_init=init)
+        return layer
+
+    wrapped = keras.models.clone_model(clone(model), clone_function=wrap)
+    if epochs > 0:
+        wrapped.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits(model)),
+            metrics=["accuracy"],
+        )
+        train(wrapped, data, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress, compile=False)
+    stripped = api.strip_clustering(wrapped)
+    result = clone(stripped)
+    compile_for_classification(result)
+    result.clustering = {"spec": spec.to_dict(), "layers": sorted(chosen), "epochs": epochs}
+    return result
+
+
+def distinct_values_per_kernel(model) -> dict[str, int]:
+    """Distinct values of each clusterable kernel of ``model`` (at most ``clusters`` after clustering)."""
+    result = {}
+    for layer in model.layers:
+        attribute = _clustered_attribute(layer)
+        if attribute is not None:
+            result[layer.name] = int(np.unique(getattr(layer, attribute).numpy()).size)
+    return result
+
+
+__all__ = ["ClusterSpec", "INITS", "cluster_weights", "is_clusterable", "distinct_values_per_kernel"]

@@ -1,0 +1,212 @@
+"""Figures of the quantization lab: weight histogram with levels, accuracy against bits,
+size against accuracy, per-layer sensitivity. Each returns a ``go.Figure`` (never shown here).
+
+Example:
+    >>> fig = fig_accuracy_vs_bits(curve, float_accuracy=0.97, current_bits=4)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import TECHNIQUE_COLORS, base_layout
+
+FLOAT_COLOR = "#37474f"
+CURRENT_COLOR = "#e53935"
+LEVEL_COLOR = "#e53935"
+MAX_LEVELS_DRAWN = 256
+SERIES_COLORS = ["#1e88e5", "#43a047", "#8e24aa", "#fb8c00", "#00897b", "#6d4c41"]
+RECORD_SYMBOLS = {"dynamic": "diamond", "float16": "square", "int8": "star", "float32": "circle"}
+
+
+def fig_quantization_levels(float_values, quantized_values=None, levels=None, *, title: str = "Weights",
+                            bins: int = 80, levels_label: str = "quantization levels") -> go.Figure:
+    """Histogram of a layer's float weights, the quantized weights, and the quantization levels.
+
+    The histogram is computed with numpy (a bar trace per series), so the figure stays small
+    even for layers with hundreds of thousands of weights. Levels are drawn as thin vertical
+    lines when there are at most 256 of them in view; otherwise the legend says how many.
+
+    Args:
+        float_values: the layer's float weights (any shape).
+        quantized_values: the same weights after quantization (optional).
+        levels: the real values the codes stand for (optional).
+        title: chart title.
+        bins: histogram bins over the float weights' range.
+        levels_label: legend text for the level lines.
+
+    Returns:
+        A ``go.Figure`` with traces "float weights", "quantized weights" (if given) and the levels.
+
+    Example:
+        >>> q = cl.quantize.quantize_array(w, bits=3)
+        >>> fig_quantization_levels(w, q.values, q.levels())
+    """
+    values = np.asarray(float_values, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise ValueError("float_values is empty: nothing to draw")
+    low, high = float(values.min()), float(values.max())
+    if quantized_values is not None:
+        quantized = np.asarray(quantized_values, dtype=np.float64).ravel()
+        low, high = min(low, float(quantized.min())), max(high, float(quantized.max()))
+    if high <= low:
+        high = low + 1e-6
+    edges = np.linspace(low, high, int(bins) + 1)
+    centers = 0.5 * (edges[:-1] + edges[1:])
+    width = float(edges[1] - edges[0])
+    counts, _ = np.histogram(values, edges)
+    traces = [go.Bar(x=centers, y=counts, width=width, name="float weights", marker_color="#90a4ae",
+                     opacity=0.9)]
+    top = float(counts.max())
+    if quantized_values is not None:
+        quantized_counts, _ = np.histogram(quantized, edges)
+        traces.append(go.Bar(x=centers, y=quantized_counts, width=width, name="quantized weights",
+                             marker_color="#1e88e5", opacity=0.55))
+        top = max(top, float(quantized_counts.max()))
+    layout = base_layout(title, "weight value", "count", barmode="overlay", bargap=0)
+    if levels is not None:
+        levels = np.asarray(levels, dtype=np.float64).ravel()
+        shown = levels[(levels >= low - width) & (levels <= high + width)]
+        if 0 < shown.size <= MAX_LEVELS_DRAWN:
+            xs = np.repeat(shown, 3).astype(object)
+            ys = np.tile(np.array([0.0, top, None], dtype=object), shown.size)
+            xs[2::3] = None
+            traces.append(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=LEVEL_COLOR, width=1),
+                                     opacity=0.6, name=f"{levels_label} ({levels.size})", hoverinfo="skip"))
+        else:
+            traces.append(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=LEVEL_COLOR, width=1),
+                                     name=f"{levels.size:,} {levels_label} (too dense to draw)"))
+    return go.Figure(data=traces, layout=layout)
+
+
+def fig_accuracy_vs_bits(curve, *, float_accuracy: float | None = None, current_bits: int | None = None,
+                         current_series: str | None = None, records=None,
+                         title: str = "Accuracy against bits per weight") -> go.Figure:
+    """Accuracy (percent) against weight bits, one line per series, float reference, current point.
+
+    Args:
+        curve: a DataFrame (or list of dicts) with columns ``bits``, ``accuracy`` (fraction) and
+            optionally ``series`` (e.g. ``"symmetric per-channel"``).
+        float_accuracy: the float model's accuracy (fraction): drawn as a dashed line.
+        current_bits: the bit width to highlight.
+        current_series: the series of the highlighted point (default: the first).
+        records: optional DataFrame from ``cl.to_frame`` of measured TFLite/QAT variants; drawn as
+            markers at ``extra.bits`` (8 for int8/dynamic, 16 for float16) labelled by name.
+        title: chart title.
+
+    Returns:
+        A ``go.Figure``.
+
+    Example:
+        >>> fig_accuracy_vs_bits([{"bits": 4, "accuracy": 0.9}], float_accuracy=0.97, current_bits=4)
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(curve) if not isinstance(curve, pd.DataFrame) else curve.copy()
+    if not frame.empty:
+        missing = {"bits", "accuracy"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"curve needs columns 'bits' and 'accuracy'; missing {sorted(missing)}")
+    if "series" not in frame.columns:
+        frame["series"] = "simulated"
+    traces = []
+    series_names = list(dict.fromkeys(frame["series"])) if not frame.empty else []
+    for index, series in enumerate(series_names):
+        part = frame[frame["series"] == series].sort_values("bits")
+        traces.append(go.Scatter(x=part["bits"].tolist(), y=(100 * part["accuracy"]).tolist(),
+                                 mode="lines+markers", name=series,
+                                 line=dict(color=SERIES_COLORS[index % len(SERIES_COLORS)])))
+    if float_accuracy is not None:
+        traces.append(go.Scatter(x=[1, 16], y=[100 * float_accuracy] * 2, mode="lines",
+                                 line=dict(color=FLOAT_COLOR, dash="dash"),
+                                 name=f"float32 ({100 * float_accuracy:.2f}%)"))
+    if current_bits is not None and not frame.empty:
+        series = current_series if current_series in series_names else series_names[0]
+        here = frame[(frame["series"] == series) & (frame["bits"] == current_bits)]
+        if not here.empty:
+            value = 100 * float(here["accuracy"].iloc[-1])
+            traces.append(go.Scatter(x=[current_bits], y=[value], mode="markers+text",
+                                     marker=dict(size=14, color=CURRENT_COLOR, line=dict(color="white", width=2)),
+                                     text=[f"{value:.2f}%"], textposition="top center",
+                                     name=f"current: {current_bits} bits"))
+    if records is not None and len(records):
+        for _, row in pd.DataFrame(records).iterrows():
+            bits = row.get("extra.bits")
+            if bits is None or pd.isna(bits) or row.get("accuracy") is None:
+                continue
+            mode = row.get("extra.tflite_mode") or ""
+            traces.append(go.Scatter(
+                x=[int(bits)], y=[100 * float(row["accuracy"])], mode="markers",
+                marker=dict(size=12, symbol=RECORD_SYMBOLS.get(mode, "triangle-up"),
+                            color=TECHNIQUE_COLORS.get("quantize")),
+                name=f"{row['name']} ({100 * float(row['accuracy']):.2f}%, {row.get('accuracy_backend', '')})"))
+    layout = base_layout(title, "bits per weight", "test accuracy (%)",
+                         xaxis=dict(range=[0.5, 16.5], dtick=1))
+    return go.Figure(data=traces, layout=layout)
+
+
+def fig_quantized_size_vs_accuracy(frame, *, size: str = "tflite_bytes",
+                                   title: str = "File size against accuracy") -> go.Figure:
+    """Every measured variant as a point: size (KB) against test accuracy (%), coloured by technique.
+
+    Args:
+        frame: a DataFrame from ``cl.to_frame(records)``.
+        size: the size column: ``"tflite_bytes"``, ``"gzip_bytes"`` or ``"dense_float32_bytes"``.
+        title: chart title.
+
+    Returns:
+        A ``go.Figure`` (one trace per technique, points labelled by variant name).
+
+    Example:
+        >>> fig_quantized_size_vs_accuracy(cl.to_frame(records), size="gzip_bytes")
+    """
+    import pandas as pd
+
+    allowed = ("tflite_bytes", "gzip_bytes", "dense_float32_bytes")
+    if size not in allowed:
+        raise ValueError(f"size is {size!r}; choose one of {', '.join(allowed)}")
+    frame = pd.DataFrame(frame)
+    traces = []
+    if not frame.empty:
+        frame = frame[frame[size].notna() & frame["accuracy"].notna()]
+        for technique, part in frame.groupby("technique", sort=False):
+            traces.append(go.Scatter(
+                x=(part[size] / 1024).tolist(), y=(100 * part["accuracy"]).tolist(), mode="markers+text",
+                text=part["name"].tolist(), textposition="top center", name=str(technique),
+                marker=dict(size=11, color=TECHNIQUE_COLORS.get(str(technique), "#546e7a"))))
+    label = {"tflite_bytes": "TFLite file (KB)", "gzip_bytes": "gzip'd TFLite file (KB)",
+             "dense_float32_bytes": "dense float32 weights (KB)"}[size]
+    return go.Figure(data=traces, layout=base_layout(title, label, "test accuracy (%)"))
+
+
+def fig_quantization_sensitivity(frame, *, title: str = "Accuracy drop when one layer is quantized") -> go.Figure:
+    """Bars of each layer's accuracy drop (points) from :func:`compresslab.quantize.layer_sensitivity`.
+
+    Args:
+        frame: the sensitivity DataFrame (columns ``layer``, ``bits``, ``accuracy_drop_points``).
+        title: chart title.
+
+    Returns:
+        A ``go.Figure``: one bar group per layer, one bar per bit width.
+
+    Example:
+        >>> fig_quantization_sensitivity(cl.quantize.layer_sensitivity(model, data, bits=[2, 4]))
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(frame)
+    missing = {"layer", "bits", "accuracy_drop_points"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"frame needs columns layer, bits, accuracy_drop_points; missing {sorted(missing)}")
+    traces = []
+    for index, (bits, part) in enumerate(frame.groupby("bits")):
+        traces.append(go.Bar(x=part["layer"].tolist(), y=part["accuracy_drop_points"].tolist(),
+                             name=f"{bits} bits", marker_color=SERIES_COLORS[index % len(SERIES_COLORS)],
+                             text=[f"{v:.1f}" for v in part["accuracy_drop_points"]], textposition="outside"))
+    return go.Figure(data=traces, layout=base_layout(title, "layer (quantized alone)", "accuracy drop (points)",
+                                                     barmode="group"))
+
+
+__all__ = ["fig_quantization_levels", "fig_accuracy_vs_bits", "fig_quantized_size_vs_accuracy",
+           "fig_quantization_sensitivity"]

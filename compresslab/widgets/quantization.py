@@ -1,0 +1,323 @@
+"""The quantization lab: a live bit-width slider over a model, plus TFLite PTQ, QAT and export.
+
+Moving the bits slider (or a toggle) re-quantizes the kernels with numpy, assigns them to one
+cached working copy of the model, and re-measures the test accuracy with a compiled
+``tf.function`` over cached test tensors (see :class:`compresslab.quantize.SimulationEvaluator`):
+no cloning or retracing per move. Results are cached per spec, so going back is instant.
+
+Example:
+    >>> lab = cl.widgets.QuantizationLab(model, data)
+    >>> lab.controls["bits"].value = 4
+    >>> lab.current["accuracy"]
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+import ipywidgets as widgets
+import numpy as np
+
+from .. import quantize as quantization
+from ..data import Dataset, default_data_home
+from ..measure import measure
+from ..models import check_model_fits
+from ..plots.quantization import (
+    fig_accuracy_vs_bits,
+    fig_quantization_levels,
+    fig_quantized_size_vs_accuracy,
+)
+from ..records import to_frame
+from ._base import Panel, figure_widget, replace_figure
+
+ALL_LAYERS = "__all__"
+
+
+class QuantizationLab(Panel):
+    """A panel to feel what bits per weight cost in accuracy and buy in size.
+
+    Controls (``panel.controls``): ``bits`` (1-16 slider), ``scheme``, ``granularity``,
+    ``fractional_bits`` (fixed point only), ``layer`` (quantize all layers or one), ``sweep``
+    (fill the curve for 1-16 bits), ``ptq_dynamic``, ``ptq_float16``, ``ptq_int8``, ``qat``,
+    ``qat_epochs``, ``artifact`` (which TFLite file to export), ``export_path``, ``export``.
+
+    Figures (``panel.figures``): ``accuracy`` (accuracy against bits, float line, current point,
+    measured TFLite/QAT records), ``histogram`` (a layer's weights with the quantization levels),
+    ``size`` (TFLite file size against accuracy of every measured variant).
+
+    ``panel.table`` shows the current figures; ``panel.current`` holds them as a dict;
+    ``panel.records`` holds the measured :class:`~compresslab.records.Record` s.
+
+    Args:
+        model: a trained tf_keras classifier (not modified).
+        data: the data set; accuracy is measured on its test split.
+        bits, scheme, granularity: the starting position of the controls.
+        export_dir: default folder for exported ``.tflite`` files (``<data home>/exports``).
+        batch_size: images per compiled evaluation call.
+
+    Example:
+        >>> lab = QuantizationLab(cl.baseline("seed_cnn", "digits"), cl.load_dataset("digits"))
+        >>> lab          # shows the panel
+    """
+
+    title = "Quantization lab"
+
+    def __init__(self, model, data: Dataset, *, bits: int = 8, scheme: str = "symmetric",
+                 granularity: str = "per_channel", export_dir=None, batch_size: int = 1000):
+        super().__init__()
+        if not isinstance(data, Dataset):
+            raise TypeError(f"data must be a compresslab Dataset, got {type(data).__name__}")
+        check_model_fits(model, data)
+        quantization.QuantSpec(bits=bits, scheme=scheme, granularity=granularity,
+                               fractional_bits=7 if scheme == "fixed_point" else None)
+        self.model = model
+        self.data = data
+        self.evaluator = quantization.SimulationEvaluator(model, data.x_test, data.y_test, batch_size=batch_size)
+        self.float_accuracy = self.evaluator.float_accuracy
+        self.float_bytes = 4 * sum(int(np.prod(w.shape)) for w in model.weights)
+        self.accuracy_cache: dict[quantization.QuantSpec, float] = {}
+        self.records: list = []
+        self.artifacts: dict[str, object] = {}
+        self.current: dict = {}
+        self.export_dir = Path(export_dir) if export_dir is not None else default_data_home() / "exports"
+        self._float_record = None
+        self._build_controls(bits, scheme, granularity)
+        self.table = widgets.HTML(value="")
+        self.figures["accuracy"] = figure_widget(fig_accuracy_vs_bits([], float_accuracy=self.float_accuracy))
+        self.figures["histogram"] = figure_widget(fig_quantization_levels(
+            next(iter(self.evaluator.float_values.values()))))
+        self.figures["size"] = figure_widget(fig_quantized_size_vs_accuracy([]))
+        self._build_view()
+        for name in ("bits", "scheme", "granularity", "fractional_bits", "layer"):
+            self.controls[name].observe(self.guard(self._on_change), names="value")
+        self.run_button(self.controls["sweep"], self._on_sweep)
+        for mode in quantization.PTQ_MODES:
+            self.run_button(self.controls[f"ptq_{mode}"], lambda button, mode=mode: self.run_post_training(mode, button))
+        self.run_button(self.controls["qat"], lambda button: self.run_aware_training(button))
+        self.run_button(self.controls["export"], lambda button: self.export())
+        self.guard(self.update)()
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _build_controls(self, bits: int, scheme: str, granularity: str) -> None:
+        c = self.controls
+        c["bits"] = widgets.IntSlider(value=bits, min=1, max=16, step=1, description="bits")
+        c["scheme"] = widgets.ToggleButtons(options=list(quantization.SCHEMES), value=scheme, description="scheme")
+        c["granularity"] = widgets.ToggleButtons(options=list(quantization.GRANULARITIES), value=granularity,
+                                                 description="scales")
+        c["fractional_bits"] = widgets.IntSlider(value=7, min=0, max=15, description="fraction p",
+                                                 disabled=scheme != "fixed_point")
+        options = [("all layers", ALL_LAYERS)] + [(name, name) for name in self.evaluator.layer_names]
+        c["layer"] = widgets.Dropdown(options=options, value=ALL_LAYERS, description="quantize")
+        c["sweep"] = widgets.Button(description="fill curve (1-16 bits)", icon="line-chart")
+        c["ptq_dynamic"] = widgets.Button(description="PTQ dynamic", tooltip="int8 weights, float activations")
+        c["ptq_float16"] = widgets.Button(description="PTQ float16", tooltip="float16 weights")
+        c["ptq_int8"] = widgets.Button(description="PTQ int8", tooltip="full integer, int8 input and output")
+        c["qat_epochs"] = widgets.BoundedIntText(value=1, min=1, max=50, description="QAT epochs",
+                                                 layout=widgets.Layout(width="160px"))
+        c["qat"] = widgets.Button(description="QAT int8", tooltip="quantization-aware training, then int8 TFLite")
+        c["artifact"] = widgets.Dropdown(options=[], description="file")
+        c["export_path"] = widgets.Text(value=str(self.export_dir / f"{self.model.name}.tflite"),
+                                        description="path", layout=widgets.Layout(width="420px"))
+        c["export"] = widgets.Button(description="export .tflite", icon="download")
+
+    def _build_view(self) -> None:
+        c = self.controls
+        header = widgets.HTML(f"<h3>{html.escape(self.title)}</h3><p>float32 test accuracy: "
+                              f"<b>{100 * self.float_accuracy:.2f}%</b> on {self.evaluator.count:,} "
+                              f"{html.escape(self.data.name)} test images</p>")
+        simulate_box = widgets.VBox([c["bits"], c["scheme"], c["granularity"], c["fractional_bits"], c["layer"],
+                                     c["sweep"], self.table])
+        charts = widgets.HBox([self.figures["accuracy"], self.figures["histogram"]])
+        deploy = widgets.VBox([
+            widgets.HTML("<b>Deployable TFLite files (accuracy measured in LiteRT)</b>"),
+            widgets.HBox([c["ptq_dynamic"], c["ptq_float16"], c["ptq_int8"], c["qat_epochs"], c["qat"]]),
+            widgets.HBox([c["artifact"], c["export_path"], c["export"]]),
+            self.progress, self.status,
+        ])
+        self.view = widgets.VBox([header, self.error_box, simulate_box, charts, deploy, self.figures["size"]])
+
+    # -- controls -> spec (the ONE mapping) ---------------------------------------------------
+
+    def spec(self) -> quantization.QuantSpec:
+        """The :class:`~compresslab.quantize.QuantSpec` the controls describe."""
+        c = self.controls
+        fixed = c["scheme"].value == "fixed_point"
+        return quantization.QuantSpec(
+            bits=int(c["bits"].value),
+            scheme=c["scheme"].value,
+            granularity="per_tensor" if fixed else c["granularity"].value,
+            fractional_bits=int(c["fractional_bits"].value) if fixed else None,
+            layers=None if c["layer"].value == ALL_LAYERS else (c["layer"].value,),
+        )
+
+    @staticmethod
+    def series_label(spec: quantization.QuantSpec) -> str:
+        """The curve a spec belongs to (everything but the bits)."""
+        if spec.scheme == "fixed_point":
+            text = f"fixed-point p={spec.fractional_bits}"
+        else:
+            text = f"{spec.scheme} {spec.granularity.replace('_', '-')}"
+        return text + (f" ({spec.layers[0]} only)" if spec.layers else "")
+
+    # -- live update ----------------------------------------------------------------------------
+
+    def _on_change(self, change=None) -> None:
+        fixed = self.controls["scheme"].value == "fixed_point"
+        self.controls["fractional_bits"].disabled = not fixed
+        self.controls["granularity"].disabled = fixed
+        self.update()
+
+    def measure_spec(self, spec: quantization.QuantSpec, arrays=None) -> float:
+        """Simulated test accuracy of ``spec`` (cached per spec)."""
+        if spec not in self.accuracy_cache:
+            if arrays is None:
+                arrays = self.evaluator.quantize(spec)
+            self.accuracy_cache[spec] = self.evaluator.accuracy(arrays)
+        return self.accuracy_cache[spec]
+
+    def update(self) -> None:
+        """Re-quantize for the current controls and update the table and both figures in place."""
+        started = time.perf_counter()
+        spec = self.spec()
+        arrays = self.evaluator.quantize(spec)
+        accuracy = self.measure_spec(spec, arrays)
+        shown_key = self._shown_key(spec)
+        shown = arrays[shown_key]
+        group = int(np.argmax(shown.scale)) if shown.groups > 1 else 0
+        levels = shown.levels(group)
+        level_text = ("levels" if shown.groups == 1 else f"levels of channel {group} (widest range)")
+        replace_figure(self.figures["histogram"], fig_quantization_levels(
+            self.evaluator.float_values[shown_key], shown.values, levels,
+            title=f"{shown_key[0]}.{shown_key[1]}: {spec.label}", levels_label=level_text))
+        self._redraw_accuracy(spec)
+        packed = quantization.packed_weight_bytes(self.evaluator.model, arrays)
+        codes = np.unique(shown.codes).size
+        self.current = {
+            "spec": spec.to_dict(), "bits": spec.bits, "accuracy": accuracy, "float_accuracy": self.float_accuracy,
+            "accuracy_drop_points": 100 * (self.float_accuracy - accuracy), "layer_shown": shown_key[0],
+            "distinct_codes": int(codes), "distinct_values": quantization.distinct_values(shown.values),
+            "packed_bytes": packed, "float32_bytes": self.float_bytes,
+            "update_ms": 1000 * (time.perf_counter() - started),
+        }
+        self._render_table()
+
+    def _shown_key(self, spec) -> tuple[str, str]:
+        keys = list(self.evaluator.float_values)
+        if spec.layers:
+            keys = [key for key in keys if key[0] == spec.layers[0]]
+        return max(keys, key=lambda key: self.evaluator.float_values[key].size)
+
+    def _curve(self) -> list[dict]:
+        return [{"bits": spec.bits, "accuracy": value, "series": self.series_label(spec)}
+                for spec, value in self.accuracy_cache.items()]
+
+    def _redraw_accuracy(self, spec) -> None:
+        frame = to_frame(self.records) if self.records else None
+        replace_figure(self.figures["accuracy"], fig_accuracy_vs_bits(
+            self._curve(), float_accuracy=self.float_accuracy, current_bits=spec.bits,
+            current_series=self.series_label(spec), records=frame))
+
+    def _render_table(self) -> None:
+        now = self.current
+        rows = [
+            ("weights", self.series_label(quantization.QuantSpec.from_dict(now["spec"])) + f", {now['bits']} bits"),
+            ("test accuracy (simulated, Keras)", f"{100 * now['accuracy']:.2f}%"),
+            ("drop against float32", f"{now['accuracy_drop_points']:+.2f} points".replace("+-", "-")),
+            (f"distinct codes in {now['layer_shown']}", f"{now['distinct_codes']:,} (at most {2 ** now['bits']:,})"),
+            ("ideal packed weights", f"{now['packed_bytes'] / 1024:,.1f} KB "
+                                     f"({now['packed_bytes'] / now['float32_bytes']:.2f} x float32)"),
+            ("update time", f"{now['update_ms']:.0f} ms"),
+        ]
+        body = "".join(f"<tr><td style='padding:2px 10px 2px 0'>{html.escape(k)}</td>"
+                       f"<td style='text-align:right'><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
+        self.table.value = f"<table class='compresslab-table'>{body}</table>"
+
+    def _on_sweep(self, button=None) -> None:
+        base = self.spec()
+        with self.busy(button, total=16, label="bits 1-16") as step:
+            for bits in range(1, 17):
+                self.measure_spec(base.replace(bits=bits))
+                step(1, f"{bits} bits measured")
+        self._redraw_accuracy(base)
+        self.set_status(f"curve filled for {self.series_label(base)}")
+
+    # -- deployable files -----------------------------------------------------------------------
+
+    def _ensure_float_record(self) -> None:
+        if self._float_record is None:
+            self._float_record = measure(self.model, self.data, name="float32", technique="baseline",
+                                         tflite=True, latency=True, extra={"bits": 32, "tflite_mode": "float32"})
+            self.records.append(self._float_record)
+
+    def _add(self, artifact, record) -> None:
+        self.records.append(record)
+        self.artifacts[record.name] = artifact
+        previous_default = str(self.export_dir / f"{self.model.name}.tflite")
+        options = list(self.artifacts)
+        self.controls["artifact"].options = options
+        self.controls["artifact"].value = record.name
+        if self.controls["export_path"].value in (previous_default, *self._default_paths()):
+            self.controls["export_path"].value = self._default_path(record.name)
+        self._redraw_accuracy(self.spec())
+        replace_figure(self.figures["size"], fig_quantized_size_vs_accuracy(to_frame(self.records)))
+
+    def _default_path(self, name: str) -> str:
+        slug = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name).strip("-")
+        return str(self.export_dir / f"{self.model.name}-{slug}.tflite")
+
+    def _default_paths(self) -> list[str]:
+        return [self._default_path(name) for name in self.artifacts]
+
+    def run_post_training(self, mode: str, button=None):
+        """Convert with post-training quantization ``mode``, measure it in LiteRT and add its record."""
+        if mode not in quantization.PTQ_MODES:
+            raise ValueError(f"mode is {mode!r}; choose one of {', '.join(quantization.PTQ_MODES)}")
+        with self.busy(button, total=3, label=f"PTQ {mode}") as step:
+            self._ensure_float_record()
+            step(1, f"PTQ {mode}: converting")
+            artifact = quantization.post_training(self.model, self.data, mode)
+            step(1, f"PTQ {mode}: measuring in LiteRT")
+            record = measure(artifact, self.data, name=f"PTQ {mode}", technique="quantize",
+                             spec={"ptq_mode": mode})
+            step(1)
+        self._add(artifact, record)
+        self.set_status(f"PTQ {mode}: {100 * record.accuracy:.2f}% (LiteRT), {record.tflite_bytes / 1024:,.1f} KB, "
+                        f"{record.latency_ms:.3f} ms/image ({record.latency_threads} thread)")
+        return record
+
+    def run_aware_training(self, button=None):
+        """Quantization-aware training for ``qat_epochs`` epochs, int8 conversion, LiteRT measurement."""
+        epochs = int(self.controls["qat_epochs"].value)
+        with self.busy(button, total=epochs + 2, label="QAT") as step:
+            self._ensure_float_record()
+            step(1, "QAT: training")
+            result = quantization.aware_training(
+                self.model, self.data, epochs=epochs,
+                progress=lambda epoch, logs: step(1, f"QAT epoch {epoch + 1}/{epochs}: "
+                                                     f"loss {logs.get('loss', float('nan')):.4f}"))
+            record = measure(result.artifact, self.data, name=f"QAT int8 ({epochs} ep)", technique="quantize",
+                             spec={"qat_epochs": epochs, "bits": 8})
+            step(1)
+        self._add(result.artifact, record)
+        self.set_status(f"QAT int8: {100 * record.accuracy:.2f}% (LiteRT), {record.tflite_bytes / 1024:,.1f} KB")
+        return record
+
+    def export(self) -> Path:
+        """Write the chosen TFLite file to the path in ``controls['export_path']``."""
+        if not self.artifacts:
+            raise ValueError("nothing to export yet: press a PTQ or QAT button first to make a TFLite file")
+        name = self.controls["artifact"].value
+        if name not in self.artifacts:
+            raise ValueError(f"choose a file to export; made so far: {list(self.artifacts)}")
+        text = self.controls["export_path"].value.strip()
+        if not text:
+            raise ValueError("the export path is empty: type where to write the .tflite file")
+        path = self.artifacts[name].save(Path(text).expanduser())
+        self.set_status(f"wrote {path} ({path.stat().st_size:,} bytes)")
+        return path
+
+
+__all__ = ["QuantizationLab"]

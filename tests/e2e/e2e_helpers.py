@@ -1,0 +1,226 @@
+"""What the browser tests do to JupyterLab and Voila pages: open, run, read charts, press keys.
+
+Selectors and pitfalls are the ones checked on this machine (see the shared browser-testing
+notes): wait for "| Idle" in the status bar before running cells, sliders are noUiSlider handles
+that take ArrowLeft / ArrowRight, and a plotly chart is a ``.js-plotly-plot`` element whose
+``data`` the page can read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+ERROR_OUTPUT = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'
+PLOT = ".js-plotly-plot"
+HANDLE = ".noUi-handle"
+
+# Console errors that say nothing about compresslab: resources this offline machine cannot
+# fetch (the tests abort every request that leaves 127.0.0.1), and the jupytext extension of
+# some environments failing to load in Voila.
+HARMLESS_CONSOLE = [
+    re.compile(r"font-?awesome", re.I),
+    re.compile(r"RUNTIME-012.*@jupyterlab/docmanager", re.S),
+    re.compile(r"jupytext", re.I),
+]
+
+
+class ConsoleLog:
+    """Collects a page's console errors and uncaught exceptions."""
+
+    def __init__(self, page):
+        self.errors: list[str] = []
+        self.ignored: list[str] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+
+    def _on_console(self, message):
+        if message.type != "error":
+            return
+        location = (message.location or {}).get("url", "")
+        text = f"{message.text} ({location})" if location else message.text
+        offline_fetch = "net::ERR_FAILED" in message.text and not location.startswith("http://127.0.0.1")
+        if offline_fetch or any(pattern.search(text) for pattern in HARMLESS_CONSOLE):
+            self.ignored.append(text)
+        else:
+            self.errors.append(text)
+
+
+def serialize_plots_js() -> str:
+    """JavaScript that returns every plotly chart's traces as JSON (typed arrays as lists)."""
+    return """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(plot => JSON.stringify(
+        (plot.data || []).map(trace => ({type: trace.type, name: trace.name, x: trace.x, y: trace.y,
+                                         z: trace.z, text: trace.text, values: trace.values})),
+        (key, value) => ArrayBuffer.isView(value) ? Array.from(value) : value))"""
+
+
+def plot_data(page, scope=None) -> list[str]:
+    """Serialized traces of every chart on the page (or under the ``scope`` locator)."""
+    if scope is None:
+        return page.evaluate(serialize_plots_js())
+    return scope.evaluate(serialize_plots_js().replace("document.", "el.").replace("() =>", "el =>"))
+
+
+def chart_summary(page) -> list[dict]:
+    """For each chart: number of traces and points, and the SVG it drew (a real chart has both)."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(plot => ({
+        traces: (plot.data || []).length,
+        points: (plot.data || []).reduce((n, t) => n + ((t.y || t.values || t.z || []).length || 0), 0),
+        svg: plot.querySelectorAll('.main-svg').length,
+        width: plot.getBoundingClientRect().width,
+        height: plot.getBoundingClientRect().height,
+        title: (plot.layout && plot.layout.title && plot.layout.title.text) || '',
+    }))""")
+
+
+def text_figure_reprs(page) -> list[str]:
+    """Outputs that show a figure as text (``FigureWidget({...`` or ``Figure({...``): a failed render."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.jp-OutputArea-output pre, .jp-RenderedText pre, .widget-output pre'))
+        .map(el => el.innerText).filter(t => /^\\s*(FigureWidget|Figure)\\(\\{/.test(t)
+                                             || /^\\s*(VBox|HBox|Tab)\\(children=/.test(t))
+        .map(t => t.slice(0, 200))""")
+
+
+def error_outputs(page) -> list[str]:
+    """Text of error outputs (tracebacks) and of panel error boxes shown on the page."""
+    return page.evaluate(f"""() => [
+        ...Array.from(document.querySelectorAll('{ERROR_OUTPUT}')).map(el => el.innerText.slice(0, 3000)),
+        ...Array.from(document.querySelectorAll('.compresslab-error')).map(el => 'panel: ' + el.innerText),
+    ]""")
+
+
+# -- JupyterLab --------------------------------------------------------------------------------
+
+
+def delete_sessions(server) -> None:
+    """Shut down every kernel session, so a notebook opened next starts a fresh kernel."""
+    response = server.api("GET", "/api/sessions")
+    response.raise_for_status()
+    for session in response.json():
+        server.api("DELETE", f"/api/sessions/{session['id']}")
+
+
+def open_notebook(page, server, relative_path: str, *, kernel_timeout: float = 120) -> None:
+    """Open ``relative_path`` (from the repo root) in a reset workspace and wait for an idle kernel."""
+    delete_sessions(server)
+    page.goto(server.url(f"/lab/tree/{relative_path}?reset"), wait_until="domcontentloaded")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    wait_for_idle_kernel(page, timeout=kernel_timeout)
+
+
+def status_bar_text(page) -> str:
+    return page.evaluate("() => (document.querySelector('#jp-main-statusbar') || {}).innerText || ''")
+
+
+def wait_for_idle_kernel(page, timeout: float) -> None:
+    """The execution indicator reads idle before the kernel connects: wait for '| Idle' itself."""
+    page.wait_for_function(
+        "() => /\\|\\s*Idle/.test((document.querySelector('#jp-main-statusbar') || {}).innerText || '')",
+        timeout=timeout * 1000,
+    )
+
+
+def run_all_cells(page) -> None:
+    """Run > Run All Cells, through the menu as a person would."""
+    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def prompts(page) -> list[str]:
+    """The input prompts of the code cells ('[3]:', '[*]:', '[ ]:')."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll(
+        '.jp-Notebook .jp-CodeCell .jp-InputPrompt')).map(el => el.innerText.trim())""")
+
+
+def wait_for_all_cells(page, timeout: float) -> float:
+    """Wait until every code cell has run (no '[*]' left, each prompt numbered); return the seconds.
+
+    Stops early when an error output appears (JupyterLab then skips the remaining cells).
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    # Right after "Run All" the prompts may not show '[*]' yet: wait for the first to change.
+    while time.monotonic() < deadline:
+        current = prompts(page)
+        if current and not any("*" in p for p in current) and all(re.search(r"\d", p) for p in current):
+            if wait_still_idle(page):
+                return time.monotonic() - start
+        if page.locator(ERROR_OUTPUT).count():
+            return time.monotonic() - start
+        time.sleep(0.5)
+    raise AssertionError(f"cells still running after {timeout:.0f} s; prompts {prompts(page)}")
+
+
+def wait_still_idle(page, settle: float = 1.0) -> bool:
+    """True when the kernel reads Idle now and still does ``settle`` seconds later (widget comms)."""
+    if not re.search(r"\|\s*Idle", status_bar_text(page)):
+        return False
+    time.sleep(settle)
+    return bool(re.search(r"\|\s*Idle", status_bar_text(page)))
+
+
+# -- sliders -----------------------------------------------------------------------------------
+
+
+def slider_by_label(page, pattern: str, scope=None):
+    """The ``.widget-slider`` whose description label matches ``pattern`` (case-insensitive)."""
+    root = scope if scope is not None else page
+    sliders = root.locator(".widget-slider")
+    regex = re.compile(pattern, re.I)
+    labels = []
+    for index in range(sliders.count()):
+        slider = sliders.nth(index)
+        label = slider.locator(".widget-label").first.inner_text() if slider.locator(".widget-label").count() else ""
+        labels.append(label)
+        if regex.search(label):
+            return slider
+    raise AssertionError(f"no slider labelled /{pattern}/ on the page; sliders: {labels}")
+
+
+def readout(slider) -> str:
+    return slider.locator(".widget-readout").first.inner_text().strip()
+
+
+def press_slider(page, slider, key: str, times: int = 1) -> None:
+    """Focus the slider's noUi handle and press ``key`` (ArrowLeft / ArrowRight) ``times`` times."""
+    handle = slider.locator(HANDLE).first
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    for _ in range(times):
+        page.keyboard.press(key)
+
+
+def wait_for_chart_change(page, before: list[str], timeout: float) -> float:
+    """Wait until the serialized chart data differ from ``before``; return the seconds it took."""
+    start = time.monotonic()
+    page.wait_for_function(
+        f"""before => {{ const now = ({serialize_plots_js()})();
+                         return now.length !== before.length || now.some((d, i) => d !== before[i]); }}""",
+        arg=before,
+        timeout=timeout * 1000,
+    )
+    return time.monotonic() - start
+
+
+def changed_charts(before: list[str], after: list[str]) -> list[int]:
+    return [i for i, (a, b) in enumerate(zip(before, after)) if a != b] + list(
+        range(min(len(before), len(after)), max(len(before), len(after))))
+
+
+def save_screenshot(page, path: Path, *, clip_to=None) -> Path:
+    """Save a PNG; ``clip_to`` is a locator whose box (plus a margin) is the picture."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if clip_to is None:
+        page.screenshot(path=str(path))
+    else:
+        clip_to.screenshot(path=str(path))
+    return path
+
+
+def describe(items) -> str:
+    return json.dumps(items, indent=1)[:4000]

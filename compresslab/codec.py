@@ -14,9 +14,10 @@ This module writes and reads exactly that. A ``.cldc`` file is::
 
 The header holds the architecture (the model's JSON config) and, per weight tensor, how it
 is stored and where its bytes are. Every tensor is stored whichever way is smaller, with
-every bit counted: ``raw`` (float32, for biases and tensors that were not clustered) or
-``coded`` (codebook + positions + Huffman-coded indices). Positions use gap coding or a
-bitmask, again whichever is smaller. Decoding rebuilds a working tf_keras model whose weights
+every bit counted: ``raw`` (float32, for biases and small dense tensors), ``sparse``
+(positions + float32 values: pruned but not clustered) or ``coded`` (codebook + positions +
+Huffman-coded indices: pruned and clustered). Positions use gap coding or a bitmask, again
+whichever is smaller. Decoding rebuilds a working tf_keras model whose weights
 equal the encoded ones exactly (the codebook keeps float32 values).
 
 Example:
@@ -231,13 +232,32 @@ def _encode_tensor(values: np.ndarray) -> tuple[dict, bytes]:
     raw_entry = {"encoding": "raw"}
     positions = np.flatnonzero(flat)
     nonzero = flat[positions]
-    codebook, indices = np.unique(nonzero, return_inverse=True)
-    if len(codebook) > MAX_CODEBOOK or flat.size < 16:
+    if flat.size < 16:
         return raw_entry, raw
-    sections = [codebook.astype(np.float32).tobytes()]
-    entry = {"encoding": "coded", "nonzero": int(len(positions)), "codebook": int(len(codebook))}
-    # Positions: a bitmask (one bit per weight) or Huffman-coded gaps, whichever is smaller.
-    mask = np.zeros(flat.size, dtype=np.uint8)
+    position_entry, position_blob = _encode_positions(positions, flat.size)
+    # A pruned but not clustered tensor: positions + its float32 non-zero values.
+    best_entry = {"encoding": "sparse", "nonzero": int(len(positions)), **position_entry}
+    best_blob = position_blob + nonzero.astype(np.float32).tobytes()
+    codebook, indices = np.unique(nonzero, return_inverse=True)
+    if len(codebook) <= MAX_CODEBOOK:
+        entry = {"encoding": "coded", "nonzero": int(len(positions)), "codebook": int(len(codebook)),
+                 **position_entry}
+        sections = [codebook.astype(np.float32).tobytes(), position_blob]
+        if len(codebook) > 1:
+            stream, bit_count, lengths = huffman_encode(indices, len(codebook))
+            sections.append(_pack_lengths(lengths) + stream)
+            entry["index_stream_bits"] = bit_count
+        coded = b"".join(sections)
+        if len(coded) < len(best_blob):
+            best_entry, best_blob = entry, coded
+    if len(best_blob) >= len(raw):
+        return raw_entry, raw
+    return best_entry, best_blob
+
+
+def _encode_positions(positions: np.ndarray, size: int) -> tuple[dict, bytes]:
+    """Positions of the non-zero weights: a bitmask or Huffman-coded gaps, whichever is smaller."""
+    mask = np.zeros(size, dtype=np.uint8)
     mask[positions] = 1
     best = ("mask", np.packbits(mask).tobytes(), {})
     for gap_bits in GAP_BITS_CHOICES:
@@ -247,17 +267,7 @@ def _encode_tensor(values: np.ndarray) -> tuple[dict, bytes]:
         if len(blob) < len(best[1]):
             best = ("gaps", blob, {"gap_bits": gap_bits, "gap_symbols": int(len(symbols)),
                                    "gap_stream_bits": bit_count})
-    entry["positions"] = best[0]
-    entry.update(best[2])
-    sections.append(best[1])
-    if len(codebook) > 1:
-        stream, bit_count, lengths = huffman_encode(indices, len(codebook))
-        sections.append(_pack_lengths(lengths) + stream)
-        entry["index_stream_bits"] = bit_count
-    coded = b"".join(sections)
-    if len(coded) >= len(raw):
-        return raw_entry, raw
-    return entry, coded
+    return {"positions": best[0], **best[2]}, best[1]
 
 
 def _decode_tensor(entry: dict, data: bytes, shape: tuple) -> np.ndarray:
@@ -266,9 +276,10 @@ def _decode_tensor(entry: dict, data: bytes, shape: tuple) -> np.ndarray:
         if len(data) != 4 * size:
             raise ValueError("corrupt file: a raw tensor has the wrong number of bytes")
         return np.frombuffer(data, dtype=np.float32).reshape(shape).copy()
-    if entry["encoding"] != "coded":
+    if entry["encoding"] not in ("coded", "sparse"):
         raise ValueError(f"corrupt file: unknown tensor encoding {entry['encoding']!r}")
-    nonzero, codebook_size = int(entry["nonzero"]), int(entry["codebook"])
+    sparse = entry["encoding"] == "sparse"
+    nonzero, codebook_size = int(entry["nonzero"]), 0 if sparse else int(entry["codebook"])
     if not 0 <= nonzero <= size or not 0 <= codebook_size <= MAX_CODEBOOK:
         raise ValueError("corrupt file: tensor counts out of range")
     position = 4 * codebook_size
@@ -293,6 +304,12 @@ def _decode_tensor(entry: dict, data: bytes, shape: tuple) -> np.ndarray:
         positions = positions_from_gaps(symbols, gap_bits)
     if len(positions) != nonzero or (nonzero and positions[-1] >= size):
         raise ValueError("corrupt file: the positions of a tensor's weights do not match its header")
+    if sparse:
+        if len(data) - position != 4 * nonzero:
+            raise ValueError("corrupt file: a sparse tensor's values do not add up")
+        flat = np.zeros(size, dtype=np.float32)
+        flat[positions] = np.frombuffer(data[position:], dtype=np.float32)
+        return flat.reshape(shape)
     if codebook_size > 1:
         table_bytes = (codebook_size * LENGTH_FIELD_BITS + 7) // 8
         lengths = _unpack_lengths(data[position : position + table_bytes], codebook_size)
@@ -334,9 +351,10 @@ def _strip_wrappers(model):
 def encode(model, *, name: str | None = None) -> bytes:
     """Encode a (pruned, clustered) tf_keras model into compresslab's compressed format.
 
-    Every weight tensor is stored the smaller of two ways: raw float32, or a codebook of its
-    distinct non-zero values + the positions of its non-zero weights (Huffman-coded gaps or a
-    bitmask) + Huffman-coded codebook indices. The model is not modified.
+    Every weight tensor is stored the smallest of three ways: raw float32; the positions of its
+    non-zero weights (Huffman-coded gaps or a bitmask) + their float32 values; or those positions
+    + a codebook of its distinct non-zero values + Huffman-coded codebook indices. The model is
+    not modified.
 
     Args:
         model: a tf_keras model (tfmot pruning or clustering wrappers are stripped first).

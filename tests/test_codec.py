@@ -87,9 +87,23 @@ def test_dense_unclustered_model_is_stored_raw_and_exactly(trained_student):
     blob = codec.encode(trained_student)
     restored = codec.decode(blob)
     assert all(np.array_equal(a, b) for a, b in zip(trained_student.get_weights(), restored.get_weights()))
-    assert all(t["encoding"] == "raw" for t in codec.size_breakdown(blob)["tensors"])
+    tensors = codec.size_breakdown(blob)["tensors"]
+    # No tensor is stored bigger than its float32 bytes (a few dead units' zero biases may go sparse).
+    assert all(t["bytes"] <= 4 * t["params"] for t in tensors)
+    kernels = [t for t in tensors if t["name"].endswith("kernel:0")]
+    assert all(t["encoding"] == "raw" for t in kernels)
     # Raw storage costs the float32 bytes plus a small header, never more than a few kB.
     assert len(blob) - 4 * trained_student.count_params() < 4000
+
+
+def test_pruned_but_not_clustered_is_stored_sparse(trained_seed_cnn):
+    model = cl.prune.to_sparsity(trained_seed_cnn, 0.9)
+    blob = codec.encode(model)
+    by_name = {t["name"]: t for t in codec.size_breakdown(blob)["tensors"]}
+    assert by_name["dense1/kernel:0"]["encoding"] == "sparse"
+    # 10% of the values at 4 bytes each, plus a few bits per position.
+    assert 4 * 20480 < by_name["dense1/kernel:0"]["bytes"] < 4 * 20480 * 1.25
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), codec.decode(blob).get_weights()))
 
 
 def test_bitmask_chosen_when_dense(trained_student):

@@ -513,7 +513,8 @@ class SimulationEvaluator:
         self.float_values = {key: variable.numpy() for key, variable in self.variables.items()}
         self._axes = {(layer.name, attribute): channel_axes(layer, attribute)
                       for layer in self.layers for attribute, _ in quantizable_weights(layer)}
-        self._assigned: dict[tuple[str, str], object] = {key: "float" for key in self.variables}
+        # What each variable holds now (None: the float values), to skip assigning unchanged kernels.
+        self._assigned: dict[tuple[str, str], object] = {key: None for key in self.variables}
         x = np.asarray(x, dtype=np.float32)
         self.y = np.asarray(y)
         self.count = len(x)
@@ -549,9 +550,9 @@ class SimulationEvaluator:
         for key, variable in self.variables.items():
             value = arrays.get(key)
             if value is None:
-                if self._assigned[key] != "float":
+                if self._assigned[key] is not None:
                     variable.assign(self.float_values[key])
-                    self._assigned[key] = "float"
+                    self._assigned[key] = None
             else:
                 values = value.values if isinstance(value, QuantizedArray) else value
                 if self._assigned[key] is not values:

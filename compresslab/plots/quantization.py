@@ -43,6 +43,15 @@ def fig_quantization_levels(float_values, quantized_values=None, levels=None, *,
         >>> q = cl.quantize.quantize_array(w, bits=3)
         >>> fig_quantization_levels(w, q.values, q.levels())
     """
+    traces = quantization_levels_traces(float_values, quantized_values, levels, bins=bins,
+                                        levels_label=levels_label)
+    layout = base_layout(title, "weight value", "count", barmode="overlay", bargap=0)
+    return go.Figure(data=traces, layout=layout)
+
+
+def quantization_levels_traces(float_values, quantized_values=None, levels=None, *, bins: int = 80,
+                               levels_label: str = "quantization levels") -> list[dict]:
+    """The traces of :func:`fig_quantization_levels` as plain dicts (no Figure: cheap for live updates)."""
     values = np.asarray(float_values, dtype=np.float64).ravel()
     if values.size == 0:
         raise ValueError("float_values is empty: nothing to draw")
@@ -56,28 +65,29 @@ def fig_quantization_levels(float_values, quantized_values=None, levels=None, *,
     centers = 0.5 * (edges[:-1] + edges[1:])
     width = float(edges[1] - edges[0])
     counts, _ = np.histogram(values, edges)
-    traces = [go.Bar(x=centers, y=counts, width=width, name="float weights", marker_color="#90a4ae",
-                     opacity=0.9)]
+    traces = [dict(type="bar", x=centers, y=counts, width=width, name="float weights",
+                   marker=dict(color="#90a4ae"), opacity=0.9)]
     top = float(counts.max())
     if quantized_values is not None:
         quantized_counts, _ = np.histogram(quantized, edges)
-        traces.append(go.Bar(x=centers, y=quantized_counts, width=width, name="quantized weights",
-                             marker_color="#1e88e5", opacity=0.55))
+        traces.append(dict(type="bar", x=centers, y=quantized_counts, width=width, name="quantized weights",
+                           marker=dict(color="#1e88e5"), opacity=0.55))
         top = max(top, float(quantized_counts.max()))
-    layout = base_layout(title, "weight value", "count", barmode="overlay", bargap=0)
     if levels is not None:
         levels = np.asarray(levels, dtype=np.float64).ravel()
         shown = levels[(levels >= low - width) & (levels <= high + width)]
         if 0 < shown.size <= MAX_LEVELS_DRAWN:
-            xs = np.repeat(shown, 3).astype(object)
-            ys = np.tile(np.array([0.0, top, None], dtype=object), shown.size)
-            xs[2::3] = None
-            traces.append(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=LEVEL_COLOR, width=1),
-                                     opacity=0.6, name=f"{levels_label} ({levels.size})", hoverinfo="skip"))
+            # One trace of vertical segments separated by gaps (NaN), not one shape per level.
+            xs = np.repeat(shown, 3)
+            ys = np.tile(np.array([0.0, top, np.nan]), shown.size)
+            xs[2::3] = np.nan
+            traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color=LEVEL_COLOR, width=1),
+                               opacity=0.6, name=f"{levels_label} ({levels.size})", hoverinfo="skip"))
         else:
-            traces.append(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=LEVEL_COLOR, width=1),
-                                     name=f"{levels.size:,} {levels_label} (too dense to draw)"))
-    return go.Figure(data=traces, layout=layout)
+            traces.append(dict(type="scatter", x=[np.nan], y=[np.nan], mode="lines",
+                               line=dict(color=LEVEL_COLOR, width=1), opacity=0.6, hoverinfo="skip",
+                               name=f"{levels.size:,} {levels_label} (too dense to draw)"))
+    return traces
 
 
 def fig_accuracy_vs_bits(curve, *, float_accuracy: float | None = None, current_bits: int | None = None,
@@ -101,6 +111,15 @@ def fig_accuracy_vs_bits(curve, *, float_accuracy: float | None = None, current_
     Example:
         >>> fig_accuracy_vs_bits([{"bits": 4, "accuracy": 0.9}], float_accuracy=0.97, current_bits=4)
     """
+    traces = accuracy_vs_bits_traces(curve, float_accuracy=float_accuracy, current_bits=current_bits,
+                                     current_series=current_series, records=records)
+    layout = base_layout(title, "bits per weight", "test accuracy (%)", xaxis=dict(range=[0.5, 16.5], dtick=1))
+    return go.Figure(data=traces, layout=layout)
+
+
+def accuracy_vs_bits_traces(curve, *, float_accuracy: float | None = None, current_bits: int | None = None,
+                            current_series: str | None = None, records=None) -> list[dict]:
+    """The traces of :func:`fig_accuracy_vs_bits` as plain dicts (no Figure: cheap for live updates)."""
     import pandas as pd
 
     frame = pd.DataFrame(curve) if not isinstance(curve, pd.DataFrame) else curve.copy()
@@ -114,36 +133,34 @@ def fig_accuracy_vs_bits(curve, *, float_accuracy: float | None = None, current_
     series_names = list(dict.fromkeys(frame["series"])) if not frame.empty else []
     for index, series in enumerate(series_names):
         part = frame[frame["series"] == series].sort_values("bits")
-        traces.append(go.Scatter(x=part["bits"].tolist(), y=(100 * part["accuracy"]).tolist(),
-                                 mode="lines+markers", name=series,
-                                 line=dict(color=SERIES_COLORS[index % len(SERIES_COLORS)])))
+        traces.append(dict(type="scatter", x=part["bits"].tolist(), y=(100 * part["accuracy"]).tolist(),
+                           mode="lines+markers", name=series,
+                           line=dict(color=SERIES_COLORS[index % len(SERIES_COLORS)])))
     if float_accuracy is not None:
-        traces.append(go.Scatter(x=[1, 16], y=[100 * float_accuracy] * 2, mode="lines",
-                                 line=dict(color=FLOAT_COLOR, dash="dash"),
-                                 name=f"float32 ({100 * float_accuracy:.2f}%)"))
+        traces.append(dict(type="scatter", x=[1, 16], y=[100 * float_accuracy] * 2, mode="lines",
+                           line=dict(color=FLOAT_COLOR, dash="dash"),
+                           name=f"float32 ({100 * float_accuracy:.2f}%)"))
     if current_bits is not None and not frame.empty:
         series = current_series if current_series in series_names else series_names[0]
         here = frame[(frame["series"] == series) & (frame["bits"] == current_bits)]
         if not here.empty:
             value = 100 * float(here["accuracy"].iloc[-1])
-            traces.append(go.Scatter(x=[current_bits], y=[value], mode="markers+text",
-                                     marker=dict(size=14, color=CURRENT_COLOR, line=dict(color="white", width=2)),
-                                     text=[f"{value:.2f}%"], textposition="top center",
-                                     name=f"current: {current_bits} bits"))
+            traces.append(dict(type="scatter", x=[current_bits], y=[value], mode="markers+text",
+                               marker=dict(size=14, color=CURRENT_COLOR, line=dict(color="white", width=2)),
+                               text=[f"{value:.2f}%"], textposition="top center",
+                               name=f"current: {current_bits} bits"))
     if records is not None and len(records):
         for _, row in pd.DataFrame(records).iterrows():
             bits = row.get("extra.bits")
             if bits is None or pd.isna(bits) or row.get("accuracy") is None:
                 continue
             mode = row.get("extra.tflite_mode") or ""
-            traces.append(go.Scatter(
-                x=[int(bits)], y=[100 * float(row["accuracy"])], mode="markers",
+            traces.append(dict(
+                type="scatter", x=[int(bits)], y=[100 * float(row["accuracy"])], mode="markers",
                 marker=dict(size=12, symbol=RECORD_SYMBOLS.get(mode, "triangle-up"),
-                            color=TECHNIQUE_COLORS.get("quantize")),
+                            color=TECHNIQUE_COLORS.get(str(row.get("technique")), "#546e7a")),
                 name=f"{row['name']} ({100 * float(row['accuracy']):.2f}%, {row.get('accuracy_backend', '')})"))
-    layout = base_layout(title, "bits per weight", "test accuracy (%)",
-                         xaxis=dict(range=[0.5, 16.5], dtick=1))
-    return go.Figure(data=traces, layout=layout)
+    return traces
 
 
 def fig_quantized_size_vs_accuracy(frame, *, size: str = "tflite_bytes",
@@ -209,4 +226,4 @@ def fig_quantization_sensitivity(frame, *, title: str = "Accuracy drop when one 
 
 
 __all__ = ["fig_quantization_levels", "fig_accuracy_vs_bits", "fig_quantized_size_vs_accuracy",
-           "fig_quantization_sensitivity"]
+           "fig_quantization_sensitivity", "quantization_levels_traces", "accuracy_vs_bits_traces"]

@@ -25,9 +25,11 @@ from ..data import Dataset, default_data_home
 from ..measure import measure
 from ..models import check_model_fits
 from ..plots.quantization import (
+    accuracy_vs_bits_traces,
     fig_accuracy_vs_bits,
     fig_quantization_levels,
     fig_quantized_size_vs_accuracy,
+    quantization_levels_traces,
 )
 from ..records import to_frame
 from ._base import Panel, figure_widget, replace_figure
@@ -189,9 +191,9 @@ class QuantizationLab(Panel):
         group = int(np.argmax(shown.scale)) if shown.groups > 1 else 0
         levels = shown.levels(group)
         level_text = ("levels" if shown.groups == 1 else f"levels of channel {group} (widest range)")
-        replace_figure(self.figures["histogram"], fig_quantization_levels(
-            self.evaluator.float_values[shown_key], shown.values, levels,
-            title=f"{shown_key[0]}.{shown_key[1]}: {spec.label}", levels_label=level_text))
+        update_traces(self.figures["histogram"], quantization_levels_traces(
+            self.evaluator.float_values[shown_key], shown.values, levels, levels_label=level_text),
+            title=f"{shown_key[0]}.{shown_key[1]}: {spec.label}")
         self._redraw_accuracy(spec)
         packed = quantization.packed_weight_bytes(self.evaluator.model, arrays)
         codes = np.unique(shown.codes).size
@@ -216,7 +218,7 @@ class QuantizationLab(Panel):
 
     def _redraw_accuracy(self, spec) -> None:
         frame = to_frame(self.records) if self.records else None
-        replace_figure(self.figures["accuracy"], fig_accuracy_vs_bits(
+        update_traces(self.figures["accuracy"], accuracy_vs_bits_traces(
             self._curve(), float_accuracy=self.float_accuracy, current_bits=spec.bits,
             current_series=self.series_label(spec), records=frame))
 
@@ -320,4 +322,25 @@ class QuantizationLab(Panel):
         return path
 
 
-__all__ = ["QuantizationLab"]
+def update_traces(target, traces: list[dict], title: str | None = None) -> None:
+    """Update a FigureWidget's traces in place from plain trace dicts (one message to the browser).
+
+    Building a ``go.Figure`` per slider move costs more than the model evaluation (plotly
+    validates and deep-copies the layout template), so the hot path hands over trace dicts:
+    when the trace count and types match, each trace is updated key by key; otherwise the
+    traces are replaced. The layout is untouched except for the title.
+    """
+    with target.batch_update():
+        same_shape = len(target.data) == len(traces) and all(
+            old.type == new.get("type", "scatter") for old, new in zip(target.data, traces))
+        if same_shape:
+            for old, new in zip(target.data, traces):
+                old.update({key: value for key, value in new.items() if key != "type"})
+        else:
+            target.data = []
+            target.add_traces(traces)
+        if title is not None and target.layout.title.text != title:
+            target.layout.title.text = title
+
+
+__all__ = ["QuantizationLab", "update_traces"]

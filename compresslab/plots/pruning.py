@@ -1,0 +1,236 @@
+"""Pruning figures: weights against a threshold, per-layer sparsity, accuracy against sparsity,
+sensitivity scans, sparsity schedules and honest sizes. Each returns a ``go.Figure``.
+
+Histograms are binned with numpy and drawn as bars, so a figure carries ~100 numbers instead of
+every weight: that keeps a live panel's updates small.
+
+Example:
+    >>> fig_threshold_histogram(weights, threshold=0.05)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import TECHNIQUE_COLORS, base_layout
+
+KEPT_COLOR = "#90a4ae"
+PRUNED_COLOR = "#e53935"
+LINE_COLOR = "#c62828"
+
+
+def histogram_edges(values, bins: int = 100) -> np.ndarray:
+    """Bin edges symmetric around zero that cover ``values`` (reuse them while a slider moves)."""
+    values = np.asarray(values).ravel()
+    limit = float(np.max(np.abs(values))) if values.size else 1.0
+    return np.linspace(-limit, limit, int(bins) + 1) if limit > 0 else np.linspace(-1, 1, int(bins) + 1)
+
+
+def threshold_histogram_traces(values, threshold: float | None = None, *, kept=None, edges=None,
+                               bins: int = 100) -> list[dict]:
+    """The traces of :func:`fig_threshold_histogram` as plain dicts (a live panel assigns them in place)."""
+    values = np.asarray(values).ravel()
+    if edges is None:
+        edges = histogram_edges(values, bins)
+    if kept is None:
+        kept = np.abs(values) >= (threshold if threshold is not None else -np.inf)
+    kept = np.asarray(kept).ravel()
+    kept_counts, _ = np.histogram(values[kept], bins=edges)
+    pruned_counts = np.histogram(values, bins=edges)[0] - kept_counts
+    centers = (edges[:-1] + edges[1:]) / 2
+    width = float(edges[1] - edges[0])
+    n_kept = int(kept.sum())
+    traces = [
+        dict(type="bar", x=centers, y=kept_counts, width=width, name=f"kept ({n_kept:,})",
+             marker=dict(color=KEPT_COLOR)),
+        dict(type="bar", x=centers, y=pruned_counts, width=width, name=f"pruned ({kept.size - n_kept:,})",
+             marker=dict(color=PRUNED_COLOR)),
+    ]
+    if threshold is not None:
+        top = max(1, int(max(kept_counts.max(initial=0), pruned_counts.max(initial=0))))
+        traces.append(dict(type="scatter", x=[-threshold, -threshold, None, threshold, threshold],
+                           y=[0.5, top, None, 0.5, top], mode="lines", line=dict(color=LINE_COLOR, dash="dash"),
+                           name=f"±threshold {threshold:.4g}"))
+    else:
+        traces.append(dict(type="scatter", x=[None], y=[None], mode="lines", line=dict(color=LINE_COLOR, dash="dash"),
+                           name="no single threshold (per-layer cuts)"))
+    return traces
+
+
+def fig_threshold_histogram(values, threshold: float | None = None, *, kept=None, edges=None, bins: int = 100,
+                            title: str = "Weights and the pruning threshold", log_y: bool = True) -> go.Figure:
+    """Histogram of weights, kept (grey) against pruned (red), with lines at -threshold and +threshold.
+
+    Args:
+        values: the weights (any shape; flattened), before pruning.
+        threshold: where to draw the +/- lines (None: no lines).
+        kept: boolean array like ``values``: True for weights that survive. Default: ``|w| >= threshold``.
+        edges: histogram bin edges (see :func:`histogram_edges`); computed from ``values`` if None.
+        log_y: log-scaled counts (the spike at zero dwarfs everything else once pruned).
+    """
+    layout = base_layout(title, "weight value (before pruning)", "count", barmode="stack", bargap=0)
+    if log_y:
+        layout["yaxis"] = {**layout["yaxis"], "type": "log"}
+    return go.Figure(data=threshold_histogram_traces(values, threshold, kept=kept, edges=edges, bins=bins),
+                     layout=layout)
+
+
+def layer_sparsity_traces(sparsities, target: float | None = None) -> list[dict]:
+    """The traces of :func:`fig_layer_sparsity` as plain dicts (bars, then the target line)."""
+    if hasattr(sparsities, "columns"):
+        layers, values = list(sparsities["layer"]), [float(v) for v in sparsities["sparsity"]]
+    else:
+        layers, values = list(sparsities), [float(v) for v in sparsities.values()]
+    return [
+        dict(type="bar", x=layers, y=[100 * v for v in values], text=[f"{100 * v:.1f}%" for v in values],
+             textposition="outside", marker=dict(color=TECHNIQUE_COLORS["prune"]), name="sparsity"),
+        dict(type="scatter", x=layers, y=[None if target is None else 100 * target] * len(layers), mode="lines",
+             line=dict(color=LINE_COLOR, dash="dash"),
+             name="target" if target is None else f"target {100 * target:.0f}%"),
+    ]
+
+
+def fig_layer_sparsity(sparsities, *, title: str = "Sparsity per layer", target: float | None = None) -> go.Figure:
+    """Bars of each layer's sparsity (fraction of zero kernel weights).
+
+    Args:
+        sparsities: dict layer -> sparsity, or a DataFrame with ``layer`` and ``sparsity`` columns.
+        target: draw the requested sparsity as a dashed line.
+    """
+    return go.Figure(data=layer_sparsity_traces(sparsities, target),
+                     layout=base_layout(title, "layer", "zero weights (%)", yaxis=dict(range=[0, 110])))
+
+
+PALETTE = ["#43a047", "#1e88e5", "#fb8c00", "#8e24aa", "#00897b", "#6d4c41", "#37474f"]
+
+
+def accuracy_traces(frame, *, float_accuracy: float | None = None, current=None, series: str = "series",
+                    series_names=None) -> list[dict]:
+    """The traces of :func:`fig_accuracy_vs_sparsity` as plain dicts.
+
+    ``series_names`` fixes the series (and so the number of traces), even those without points yet.
+    """
+    if series in frame.columns:
+        names = list(series_names) if series_names is not None else list(dict.fromkeys(frame[series]))
+        groups = [(name, frame[frame[series] == name]) for name in names]
+    else:
+        groups = [("accuracy", frame)]
+    traces = []
+    for index, (name, rows) in enumerate(groups):
+        rows = rows.sort_values("sparsity")
+        traces.append(dict(type="scatter", x=list(100 * rows["sparsity"].astype(float)),
+                           y=list(100 * rows["accuracy"].astype(float)), mode="lines+markers", name=str(name),
+                           line=dict(color=PALETTE[index % len(PALETTE)])))
+    if float_accuracy is not None:
+        traces.append(dict(type="scatter", x=[0, 100], y=[100 * float_accuracy] * 2, mode="lines",
+                           line=dict(color="#37474f", dash="dot"), name="unpruned"))
+    if current is not None:
+        traces.append(dict(type="scatter", x=[100 * current[0]], y=[100 * current[1]], mode="markers",
+                           marker=dict(size=14, color=LINE_COLOR, symbol="diamond"), name="now"))
+    return traces
+
+
+def fig_accuracy_vs_sparsity(frame, *, float_accuracy: float | None = None, current=None,
+                             series: str = "series", series_names=None,
+                             title: str = "Accuracy against sparsity") -> go.Figure:
+    """Test accuracy (%) against sparsity (%), one line per series.
+
+    Args:
+        frame: DataFrame with ``sparsity`` and ``accuracy`` (fractions) and optionally a ``series``
+            column (e.g. "one-shot", "fine-tuned").
+        float_accuracy: the unpruned model's accuracy (a dashed reference line).
+        current: (sparsity, accuracy) to highlight.
+        series_names: the series to draw, in order (default: those in ``frame``).
+    """
+    traces = accuracy_traces(frame, float_accuracy=float_accuracy, current=current, series=series,
+                             series_names=series_names)
+    return go.Figure(data=traces, layout=base_layout(title, "sparsity (%)", "test accuracy (%)",
+                                                     xaxis=dict(range=[0, 100])))
+
+
+def fig_sensitivity(scan, *, float_accuracy: float | None = None,
+                    title: str = "Sensitivity: each layer pruned alone") -> go.Figure:
+    """One line per layer: test accuracy when only that layer is pruned to each sparsity.
+
+    Args:
+        scan: the DataFrame of :func:`compresslab.prune.sensitivity_scan`.
+    """
+    figure = go.Figure(layout=base_layout(title, "sparsity of that layer (%)", "test accuracy (%)"))
+    for name, rows in scan.groupby("layer", sort=False):
+        rows = rows.sort_values("sparsity")
+        figure.add_trace(go.Scatter(x=100 * rows["sparsity"], y=100 * rows["accuracy"], mode="lines+markers",
+                                    name=str(name)))
+    if float_accuracy is not None:
+        figure.add_trace(go.Scatter(x=[0, 100], y=[100 * float_accuracy] * 2, mode="lines",
+                                    line=dict(color="#37474f", dash="dot"), name="unpruned"))
+    return figure
+
+
+def fig_sparsity_schedule(frame, *, title: str = "Sparsity schedule during fine-tuning",
+                          steps_per_epoch: int | None = None) -> go.Figure:
+    """Sparsity applied at each training step, one line per schedule.
+
+    Args:
+        frame: DataFrame with ``step``, ``sparsity`` and optionally ``schedule`` columns (see
+            :func:`compresslab.prune.schedule_curve`).
+        steps_per_epoch: mark epoch boundaries.
+    """
+    figure = go.Figure(layout=base_layout(title, "training step", "sparsity (%)", yaxis=dict(range=[0, 100])))
+    groups = frame.groupby("schedule", sort=False) if "schedule" in frame.columns else [("schedule", frame)]
+    for name, rows in groups:
+        figure.add_trace(go.Scatter(x=rows["step"], y=100 * rows["sparsity"], mode="lines", line_shape="hv",
+                                    name=str(name)))
+    if steps_per_epoch:
+        last = int(frame["step"].max())
+        marks = list(range(int(steps_per_epoch), last + 1, int(steps_per_epoch)))
+        xs, ys = [], []
+        for mark in marks:
+            xs += [mark, mark, None]
+            ys += [0, 100, None]
+        figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#b0bec5", dash="dot"),
+                                    name="epoch end"))
+    return figure
+
+
+SIZE_LABELS = {
+    "dense_float32_bytes": "dense float32 (4 B x params)",
+    "tflite_bytes": "TFLite file",
+    "gzip_bytes": "TFLite file, gzip -9",
+    "weights_gzip_bytes": "float32 weights, gzip -6 (quick proxy)",
+    "bitmask_bytes": "bitmask + non-zero values",
+    "csr_bytes": "CSR (row pointers + column indices + values)",
+}
+
+
+def size_traces(frame, *, columns=None, name_column: str = "name") -> list[dict]:
+    """The traces of :func:`fig_sizes` as plain dicts (one bar group per size column)."""
+    import pandas as pd
+
+    if isinstance(frame, dict):
+        frame = pd.DataFrame([{name_column: "model", **frame}])
+    columns = [c for c in (columns or SIZE_LABELS) if c in frame.columns]
+    traces = []
+    for column in columns:
+        values = [float(v) / 1000 for v in frame[column]]
+        traces.append(dict(type="bar", x=list(frame[name_column]), y=values, name=SIZE_LABELS.get(column, column),
+                           text=[f"{v:,.0f}" for v in values], textposition="outside"))
+    return traces
+
+
+def fig_sizes(frame, *, columns=None, title: str = "Honest sizes", name_column: str = "name") -> go.Figure:
+    """Grouped bars of the size figures (kB) of each variant.
+
+    Args:
+        frame: DataFrame with a ``name`` column and size columns such as those of
+            :func:`compresslab.prune.size_report` (or a dict size name -> bytes for one variant).
+        columns: which size columns to draw (default: those present among :data:`SIZE_LABELS`).
+    """
+    return go.Figure(data=size_traces(frame, columns=columns, name_column=name_column),
+                     layout=base_layout(title, "variant", "kB (1 kB = 1000 bytes)", barmode="group"))
+
+
+__all__ = [
+    "histogram_edges", "threshold_histogram_traces", "layer_sparsity_traces", "accuracy_traces", "size_traces", "fig_threshold_histogram", "fig_layer_sparsity", "fig_accuracy_vs_sparsity",
+    "fig_sensitivity", "fig_sparsity_schedule", "fig_sizes", "SIZE_LABELS",
+]

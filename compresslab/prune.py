@@ -711,7 +711,8 @@ def filter_pruning(model, data: Dataset | None, ratio: float, *, finetune_epochs
         batch_size, learning_rate, seed, progress: fine-tuning settings.
 
     Returns:
-        A new compiled, smaller model; ``model.compresslab_info["kept"]`` maps layer -> (kept, before).
+        A new compiled, smaller model; ``model.compresslab_info["kept"]`` maps layer -> (kept, before)
+        and ``["kept_indices"]`` layer -> the indices of the surviving filters / units.
 
     Raises:
         ValueError: ratio outside [0, 1), a ratio that would remove every filter of a layer, a
@@ -750,7 +751,7 @@ def filter_pruning(model, data: Dataset | None, ratio: float, *, finetune_epochs
     x = inputs
     kept_channels = None  # indices of the current tensor's last axis that survive (None: all)
     new_weights = []
-    info = {}
+    info, kept_indices = {}, {}
     for layer in chain:
         config = layer.get_config()
         weights = layer.get_weights()
@@ -765,6 +766,7 @@ def filter_pruning(model, data: Dataset | None, ratio: float, *, finetune_epochs
                 kernel = kernel[..., out_keep]
                 config["filters" if isinstance(layer, keras.layers.Conv2D) else "units"] = len(out_keep)
                 info[layer.name] = (len(out_keep), _n_out(layer))
+                kept_indices[layer.name] = [int(i) for i in out_keep]
             layer_weights = [kernel]
             if layer.use_bias:
                 layer_weights.append(weights[1] if out_keep is None else weights[1][out_keep])
@@ -796,7 +798,8 @@ def filter_pruning(model, data: Dataset | None, ratio: float, *, finetune_epochs
     if finetune_epochs > 0:
         train(result, data, epochs=finetune_epochs, batch_size=batch_size, seed=seed,
               learning_rate=learning_rate, progress=progress)
-    result.compresslab_info = {"ratio": float(ratio), "kept": info, "finetune_epochs": finetune_epochs}
+    result.compresslab_info = {"ratio": float(ratio), "kept": info, "kept_indices": kept_indices,
+                               "finetune_epochs": finetune_epochs}
     return result
 
 

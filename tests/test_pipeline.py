@@ -1,0 +1,240 @@
+"""Pipelines: recipe validation, Deep Compression end to end, autocompress and sweeps."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import compresslab as cl
+from compresslab import codec, pipeline
+from compresslab.records import ExperimentLog
+
+
+def _kernels(model):
+    return {layer.name: layer.kernel.numpy() for layer in model.layers if getattr(layer, "kernel", None) is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def test_every_problem_is_listed_before_any_work(trained_student, small_digits, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("a step ran although the recipe is invalid")
+
+    monkeypatch.setattr(pipeline, "_RUNNERS", {name: never for name in pipeline._RUNNERS})
+    recipe = [
+        {"step": "prun", "sparsity": 0.5},
+        {"step": "quantize", "mode": "int8"},
+        {"step": "prune", "sparsity": 1.5, "layers": ["nope"]},
+        {"step": "cluster", "clusters": 1, "colour": "red"},
+        {"step": "export", "format": "zip"},
+        {"step": "distill"},
+    ]
+    started = time.perf_counter()
+    with pytest.raises(ValueError) as caught:
+        cl.run_pipeline(trained_student, small_digits, recipe)
+    assert time.perf_counter() - started < 5
+    message = str(caught.value)
+    assert "nothing was run" in message
+    for expected in ("unknown step 'prun'",
+                     "PruneSpec.sparsity is 1.5",
+                     "step 3 (prune): comes after step 2 (quantize to a TFLite file)",
+                     "layers ['nope'] do not exist",
+                     "unknown parameter(s) ['colour']",
+                     "ClusterSpec.clusters is 1",
+                     "format is 'zip'",
+                     "export must be the last step"):
+        assert expected in message, expected
+    # Problems come in recipe order.
+    assert message.index("step 1:") < message.index("step 3 (prune)") < message.index("step 5 (export)")
+
+
+def test_validate_recipe_fills_defaults_and_reads_json():
+    steps = pipeline.validate_recipe('[{"step": "prune", "sparsity": 0.8}, {"step": "export"}]')
+    assert steps[0]["scope"] == "layer" and steps[0]["epochs"] == 0 and steps[1]["format"] == "codec"
+    assert pipeline.validate_recipe("deep_compression")[-1]["format"] == "codec"
+    for bad, expected in [("not json", "neither a built-in recipe"), ([], "no steps"), (42, "list of steps"),
+                          ([{"step": "quantize"}], "either mode"),
+                          ([{"step": "quantize", "mode": "dynamic", "bits": 4}], "not both"),
+                          ([{"step": "prune"}], "exactly one of sparsity"),
+                          ([{"step": "prune", "threshold": 0.1, "epochs": 2}], "schedule 'oneshot'"),
+                          ([{"step": "quantize", "mode": "int8"}, {"step": "export", "format": "codec"}],
+                           "exported as it is"),
+                          ([{"step": "distill", "student": "resnet", "alpha": 2}], "zoo architecture")]:
+        with pytest.raises(ValueError, match=expected):
+            pipeline.validate_recipe(bad)
+
+
+def test_model_and_data_are_checked(trained_student, small_digits):
+    other = cl.Dataset.from_arrays(np.zeros((4, 8, 8, 1), np.float32), [0, 1, 0, 1],
+                                   np.zeros((2, 8, 8, 1), np.float32), [0, 1])
+    with pytest.raises(ValueError, match="model and data"):
+        cl.run_pipeline(trained_student, other, [{"step": "prune", "sparsity": 0.5}])
+    with pytest.raises(ValueError, match="not a tf_keras Model"):
+        cl.run_pipeline("model", small_digits, [{"step": "prune", "sparsity": 0.5}])
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+@pytest.fixture(scope="module")
+def deep_compressed(trained_seed_cnn, small_digits, tmp_path_factory):
+    log = tmp_path_factory.mktemp("dc") / "log.jsonl"
+    path = log.parent / "seed_cnn.cldc"
+    recipe = pipeline.deep_compression_recipe(sparsity=0.9, prune_epochs=1, cluster_epochs=1, path=str(path))
+    before = [w.copy() for w in trained_seed_cnn.get_weights()]
+    result = cl.run_pipeline(trained_seed_cnn, small_digits, recipe, log=log)
+    assert all(np.array_equal(a, b) for a, b in zip(before, trained_seed_cnn.get_weights()))  # input untouched
+    return result, log, path
+
+
+def test_deep_compression_stages_are_measured_and_logged(deep_compressed, small_digits):
+    result, log, path = deep_compressed
+    names = [record.extra["step"] for record in result.records]
+    assert names == ["input", "prune", "cluster", "export"]
+    assert [r.technique for r in result.records] == ["baseline", "prune", "cluster", "pipeline"]
+    assert [r.key for r in ExperimentLog(log).records()] == [r.key for r in result.records]
+    dense = result.records[0].dense_float32_bytes
+    sizes = [r.extra["compressed_bytes"] for r in result.records]
+    assert sizes[0] > dense > sizes[1] > sizes[2]  # each stage shrinks the real file
+    assert result.final.extra["compressed_bytes"] == len(result.blob) == path.stat().st_size
+    assert result.ratio == pytest.approx(dense / len(result.blob))
+    assert result.ratio > 20
+    baseline = result.records[0].accuracy
+    assert result.final.accuracy >= baseline - 0.05, (baseline, result.final.accuracy)
+
+
+def test_deep_compression_keeps_zeros_and_shares_weights(deep_compressed, trained_seed_cnn):
+    result, _, path = deep_compressed
+    pruned_stage = result.records[1]
+    assert pruned_stage.sparsity > 0.8
+    final = result.model
+    kernels = _kernels(final)
+    # Every kernel holds at most its clusters' values (16 dense / 32 conv, zero among them).
+    assert len(np.unique(kernels["dense1"])) <= 16 + 1
+    assert len(np.unique(kernels["conv2"])) <= 32 + 1
+    assert np.mean(kernels["dense1"] == 0) > 0.85  # the pruned weights stayed zero through clustering
+    # The file on disk decodes to the same weights and the same test accuracy.
+    from_disk = codec.read(path)
+    assert all(np.array_equal(a, b) for a, b in zip(from_disk.get_weights(), final.get_weights()))
+    assert result.final.accuracy_backend == "keras"
+
+
+def test_pruning_then_int8_tflite(trained_student, small_digits):
+    recipe = [{"step": "prune", "sparsity": 0.5, "schedule": "oneshot"}, {"step": "quantize", "mode": "int8"},
+              {"step": "export", "format": "tflite"}]
+    result = cl.run_pipeline(trained_student, small_digits, recipe, measure_input=False)
+    assert result.model is None and result.artifact is not None and result.blob is None
+    assert [r.accuracy_backend for r in result.records] == ["keras", "litert", "litert"]
+    assert result.records[0].sparsity == pytest.approx(0.5, abs=0.05)
+    assert result.final.tflite_bytes < result.records[0].tflite_bytes / 2.5  # int8 is about 4x smaller
+    assert result.final.accuracy > 0.5
+
+
+def test_progress_callable_sees_every_stage(trained_student, small_digits):
+    seen = []
+    cl.run_pipeline(trained_student, small_digits, [{"step": "quantize", "bits": 4}, {"step": "export"}],
+                    progress=lambda stage, total, record: seen.append((stage, total, record.name)))
+    assert [(s, t) for s, t, _ in seen] == [(0, 2), (1, 2), (2, 2)]
+    assert "quantize 4-bit" in seen[1][2]
+
+
+# ---------------------------------------------------------------------------------------------
+# Autocompress
+
+
+def test_autocompress_finds_a_smaller_model_within_budget(trained_student, small_digits, tmp_path):
+    log = tmp_path / "auto.jsonl"
+    found = cl.autocompress(trained_student, small_digits, max_accuracy_drop=2.0, log=log, epochs=0,
+                            sparsities=(0.5, 0.8), cluster_choices=(8, 16), max_trials=3)
+    assert found.met and not found.interrupted
+    assert found.best_record.accuracy >= found.baseline.accuracy - 0.02
+    assert pipeline._size_of(found.best_record) < pipeline._size_of(found.baseline)
+    logged = ExperimentLog(log).records()
+    assert len(logged) == 1 + len(found.records) and 2 <= len(found.records) <= 3
+    assert all("meets_budget" in r.extra for r in found.records)
+    assert any("sensitivity caps" in note for note in found.notes)
+    if found.blob is not None:  # a codec winner decodes to the returned model
+        assert all(np.array_equal(a, b) for a, b in zip(codec.decode(found.blob).get_weights(),
+                                                        found.best.get_weights()))
+
+
+def test_autocompress_keeps_best_so_far_when_interrupted(trained_student, small_digits):
+    calls = []
+
+    def interrupt_on_second(record):
+        calls.append(record)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    found = cl.autocompress(trained_student, small_digits, max_accuracy_drop=50.0, epochs=0,
+                            sparsities=(0.3, 0.5, 0.7), cluster_choices=(16,), on_trial=interrupt_on_second)
+    assert found.interrupted and len(found.records) == 2
+    # A 50-point budget accepts the first pruned variant: it is the best so far, not the input.
+    assert found.best_record is not found.baseline and found.best_record in found.records
+    assert any("interrupted" in note for note in found.notes)
+
+
+def test_autocompress_rejects_bad_arguments(trained_student, small_digits):
+    with pytest.raises(ValueError) as caught:
+        cl.autocompress(trained_student, small_digits, max_accuracy_drop=-1, objective="speed", max_trials=0)
+    message = str(caught.value)
+    assert "max_accuracy_drop" in message and "objective" in message and "max_trials" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweeps
+
+
+def test_expand_grid():
+    configurations = pipeline.expand_grid({"steps": ["prune", "quantize"], "prune.sparsity": [0.5, 0.8],
+                                           "prune.schedule": "oneshot", "quantize.bits": [4, 8]})
+    assert len(configurations) == 4
+    label, steps = configurations[0]
+    assert label == "prune.sparsity=0.5, quantize.bits=4"
+    assert steps == [{"step": "prune", "sparsity": 0.5, "schedule": "oneshot"}, {"step": "quantize", "bits": 4}]
+    with pytest.raises(ValueError, match="<step>.<parameter>"):
+        pipeline.expand_grid({"steps": ["prune"], "cluster.clusters": [4]})
+
+
+def test_sweep_logs_each_configuration_and_rerun_skips(trained_student, small_digits, tmp_path, monkeypatch):
+    log = tmp_path / "sweep.jsonl"
+    grid = {"steps": ["prune", "export"], "prune.sparsity": [0.5, 0.8], "prune.schedule": "oneshot"}
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        records = cl.sweep(trained_student, small_digits, grid, log, executor=executor)
+    assert [r.name for r in records] == ["prune.sparsity=0.5", "prune.sparsity=0.8"]
+    assert len(ExperimentLog(log)) == 2
+    assert records[1].sparsity > records[0].sparsity
+    assert records[0].extra["compressed_bytes"] > records[1].extra["compressed_bytes"]
+
+    ran = []
+    real_task = pipeline._sweep_task
+    monkeypatch.setattr(pipeline, "_sweep_task", lambda task: ran.append(task["name"]) or real_task(task))
+    grid["prune.sparsity"] = [0.5, 0.8, 0.9]
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        again = cl.sweep(trained_student, small_digits, grid, log, executor=executor)
+    assert ran == ["prune.sparsity=0.9"]  # the two finished configurations were skipped
+    assert len(again) == 3 and len(ExperimentLog(log)) == 3
+    assert [r.key for r in again[:2]] == [r.key for r in records]
+
+
+def test_sweep_default_process_pool(trained_student, small_digits, tmp_path):
+    log = tmp_path / "pool.jsonl"
+    grid = [[{"step": "quantize", "bits": 4}, {"step": "export"}], [{"step": "quantize", "mode": "dynamic"}]]
+    records = cl.sweep(trained_student, small_digits, grid, log, max_workers=1)  # one spawned process
+    assert len(records) == 2 and len(ExperimentLog(log)) == 2
+    assert records[1].accuracy_backend == "litert" and records[0].extra["compressed_bytes"] > 0
+
+
+def test_sweep_validates_every_configuration_first(trained_student, small_digits, tmp_path):
+    with pytest.raises(ValueError, match="2 configuration"):
+        cl.sweep(trained_student, small_digits, {"steps": ["prune"], "prune.sparsity": [0.5, 1.2, 2.0]},
+                 tmp_path / "x.jsonl")
+    assert not (tmp_path / "x.jsonl").exists()
+    with pytest.raises(ValueError, match="needs a log"):
+        cl.sweep(trained_student, small_digits, {"steps": ["prune"], "prune.sparsity": 0.5}, None)

@@ -97,7 +97,8 @@ def cluster_weights(model, spec: ClusterSpec, data: Dataset | None = None, epoch
     initialised by ``spec.init``); with ``epochs > 0`` the clustered model is fine-tuned on
     ``data``'s training split (the centroids move, the assignments follow); then
     ``strip_clustering`` leaves a plain Keras model whose clustered kernels each hold at most
-    ``spec.clusters`` distinct values. Biases and other weights are untouched.
+    ``spec.clusters`` distinct values. Without fine-tuning, biases and every other weight are
+    untouched; fine-tuning trains every layer, but only the chosen kernels are clustered.
 
     Args:
         model: a trained tf_keras model (not modified).

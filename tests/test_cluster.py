@@ -1,0 +1,79 @@
+"""Tests of compresslab.cluster: ClusterSpec validation and tfmot weight clustering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import compresslab as cl
+from compresslab import cluster as c
+from compresslab._keras import keras
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"clusters": 1}, "clusters"), ({"clusters": 0}, "clusters"), ({"clusters": 2.5}, "clusters"),
+    ({"init": "random"}, "init"), ({"layers": "dense1"}, "layers"),
+])
+def test_cluster_spec_rejects_bad_values(changes, field):
+    with pytest.raises(ValueError, match=rf"ClusterSpec\.{field} is"):
+        c.ClusterSpec(**changes)
+
+
+def test_cluster_spec_round_trip():
+    spec = c.ClusterSpec(clusters=8, init="density", layers=["dense1"])
+    assert c.ClusterSpec.from_dict(spec.to_dict()) == spec
+    assert cl.ClusterSpec is c.ClusterSpec
+
+
+@pytest.mark.parametrize("init", ["kmeans++", "linear", "density"])
+def test_each_kernel_has_at_most_clusters_values_and_biases_are_untouched(trained_student, small_digits, init):
+    before = [w.copy() for w in trained_student.get_weights()]
+    clustered = c.cluster_weights(trained_student, c.ClusterSpec(clusters=8, init=init))
+    assert clustered is not trained_student
+    counts = c.distinct_values_per_kernel(clustered)
+    assert set(counts) == {"conv1", "conv2", "dense1", "logits"}
+    assert all(2 <= count <= 8 for count in counts.values())
+    for name in counts:
+        np.testing.assert_array_equal(clustered.get_layer(name).bias.numpy(),
+                                      trained_student.get_layer(name).bias.numpy())
+    for old, new in zip(before, trained_student.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    float_accuracy = cl.models.accuracy(trained_student, small_digits)
+    assert cl.models.accuracy(clustered, small_digits) >= float_accuracy - 0.1
+
+
+def test_fine_tuning_keeps_the_cluster_bound_and_recovers_accuracy(trained_student, small_digits):
+    spec = c.ClusterSpec(clusters=4, layers=("dense1",))
+    plain = c.cluster_weights(trained_student, spec)
+    tuned = c.cluster_weights(trained_student, spec, small_digits, epochs=2, learning_rate=1e-3)
+    assert c.distinct_values_per_kernel(tuned)["dense1"] <= 4
+    # layers not named are fine-tuned too but not clustered
+    assert np.unique(tuned.get_layer("conv1").kernel.numpy()).size > 4
+    assert cl.models.accuracy(tuned, small_digits) >= cl.models.accuracy(plain, small_digits) - 0.02
+    assert tuned.clustering == {"spec": spec.to_dict(), "layers": ["dense1"], "epochs": 2}
+
+
+def test_clustering_shrinks_the_gzip_file(trained_student, small_digits):
+    clustered = c.cluster_weights(trained_student, c.ClusterSpec(clusters=4))
+    before = cl.measure(trained_student, small_digits, name="float", latency=False)
+    after = cl.measure(clustered, small_digits, name="clustered", technique="cluster", latency=False)
+    assert after.gzip_bytes < 0.6 * before.gzip_bytes
+
+
+def test_bad_inputs_fail_before_work(trained_student, small_digits):
+    with pytest.raises(ValueError, match="no data was given"):
+        c.cluster_weights(trained_student, c.ClusterSpec(clusters=4), epochs=1)
+    with pytest.raises(ValueError, match=r"\['nope'\] do not exist"):
+        c.cluster_weights(trained_student, c.ClusterSpec(clusters=4, layers=("nope",)))
+    with pytest.raises(ValueError, match="cannot be used here"):
+        c.cluster_weights(trained_student, c.ClusterSpec(clusters=4, layers=("pool1",)))
+    with pytest.raises(ValueError, match="fewer than clusters"):
+        c.cluster_weights(trained_student, c.ClusterSpec(clusters=5000, layers=("conv1",)))
+    with pytest.raises(ValueError, match="epochs is -1"):
+        c.cluster_weights(trained_student, c.ClusterSpec(clusters=4), small_digits, epochs=-1)
+    with pytest.raises(TypeError, match="ClusterSpec"):
+        c.cluster_weights(trained_student, 8)
+    inputs = keras.Input((28, 28, 1))
+    depthwise_only = keras.Model(inputs, keras.layers.DepthwiseConv2D(3)(inputs))
+    with pytest.raises(ValueError, match="nothing to cluster"):
+        c.cluster_weights(depthwise_only, c.ClusterSpec(clusters=4))

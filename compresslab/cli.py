@@ -1,0 +1,198 @@
+"""The ``compresslab`` command: reports, sweeps and the classroom app.
+
+    compresslab report runs/sweep.jsonl -o report.html [--title "MNIST compression"]
+    compresslab sweep sweep.json
+    compresslab app [--port 8866]
+
+A sweep config is a JSON file (relative paths are taken from the config file's folder)::
+
+    {"model": "seed_cnn",                 # a zoo architecture (trained and cached) or a model file
+     "dataset": "digits",                 # or {"name": "mnist", "data_dir": "../shared/data/mnist"}
+     "epochs": null,                      # baseline training epochs (zoo models; default per data set)
+     "grid": {"steps": ["prune", "export"], "prune.sparsity": [0.5, 0.8, 0.9], "prune.epochs": 1},
+     "log": "runs/prune.jsonl",
+     "workers": 2,                        # processes (optional)
+     "report": "runs/prune.html"}         # optional: write a report when done
+
+Example:
+    >>> main(["report", "runs/sweep.jsonl", "-o", "report.html"])
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+CONFIG_KEYS = {"model", "dataset", "epochs", "grid", "log", "workers", "report", "seed", "title"}
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="compresslab", description="Compression experiments for Keras CNNs.")
+    parser.add_argument("--version", action="version", version=f"compresslab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    report = commands.add_parser("report", help="write an HTML report (plus CSV and JSON) from an experiment log")
+    report.add_argument("log", help="the experiment log (.jsonl)")
+    report.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default report.html)")
+    report.add_argument("--title", default=None, help="the report's title (default: the log's name)")
+
+    sweep = commands.add_parser("sweep", help="run every configuration of a grid into an experiment log")
+    sweep.add_argument("config", help="a JSON sweep config (see `compresslab sweep --help` or the module docs)")
+    sweep.add_argument("--workers", type=int, default=None, help="worker processes (overrides the config)")
+
+    app = commands.add_parser("app", help="serve the code-free classroom dashboard (notebooks/app.ipynb) with Voila")
+    app.add_argument("--port", type=int, default=None, help="port to serve on (Voila's default otherwise)")
+    app.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    app.add_argument("--notebook", default=None, help="another notebook to serve")
+    return parser
+
+
+def _report(args) -> int:
+    from .report import write_report
+
+    title = args.title or f"compresslab report: {Path(args.log).name}"
+    try:
+        paths = write_report(args.log, args.output, title=title)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def load_config(path) -> dict:
+    """Read and check a sweep config; relative paths become relative to the config's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise CommandError(f"{path} does not exist; give a JSON sweep config")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CommandError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise CommandError(f"{path} must hold a JSON object with keys {sorted(CONFIG_KEYS)}")
+    problems = []
+    unknown = sorted(set(config) - CONFIG_KEYS)
+    if unknown:
+        problems.append(f"unknown key(s) {unknown}; a sweep config takes {sorted(CONFIG_KEYS)}")
+    for key in ("model", "dataset", "grid", "log"):
+        if key not in config:
+            problems.append(f"missing key {key!r}")
+    dataset = config.get("dataset")
+    if dataset is not None and not isinstance(dataset, (str, dict)):
+        problems.append("dataset must be a name ('digits', 'mnist', ...) or {'name': ..., 'data_dir': ...}")
+    workers = config.get("workers", 2)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        problems.append(f"workers is {workers!r}; it must be an integer >= 1")
+    if problems:
+        raise CommandError(f"{path} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+    base = path.resolve().parent
+
+    def resolve(value):
+        return str(value if Path(value).is_absolute() else base / value)
+
+    config = dict(config)
+    config["log"] = resolve(config["log"])
+    if config.get("report"):
+        config["report"] = resolve(config["report"])
+    if isinstance(dataset, dict) and dataset.get("data_dir"):
+        config["dataset"] = {**dataset, "data_dir": resolve(dataset["data_dir"])}
+    from .models import ARCHITECTURES
+
+    if config["model"] not in ARCHITECTURES:
+        config["model"] = resolve(config["model"])
+    return config
+
+
+def _sweep(args) -> int:
+    import compresslab as cl
+
+    from .pipeline import sweep
+
+    config = load_config(args.config)
+    dataset = config["dataset"]
+    try:
+        if isinstance(dataset, dict):
+            data = cl.load_dataset(dataset.get("name", "digits"), data_dir=dataset.get("data_dir"))
+        else:
+            data = cl.load_dataset(dataset)
+        from .models import ARCHITECTURES
+
+        if config["model"] in ARCHITECTURES:
+            print(f"baseline: {config['model']} on {data.name} (trained once, then cached)", flush=True)
+            model = cl.baseline(config["model"], data, epochs=config.get("epochs"), seed=config.get("seed", 0),
+                                progress=False)
+        else:
+            model = cl.load_model(config["model"])
+            cl.models.compile_for_classification(model)
+        workers = args.workers or config.get("workers", 2)
+        records = sweep(model, data, config["grid"], config["log"], max_workers=workers, seed=config.get("seed", 0),
+                        progress=True)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(f"{len(records)} configuration(s) in {config['log']}")
+    for record in records:
+        size = record.extra.get("compressed_bytes") or record.gzip_bytes
+        print(f"  {record.name}: {100 * record.accuracy:.2f}%, {size:,} bytes")
+    if config.get("report"):
+        from .report import write_report
+
+        paths = write_report(config["log"], config["report"], title=config.get("title") or "compresslab sweep",
+                             data=data)
+        print(f"report: {paths['html']}")
+    return 0
+
+
+def app_command(notebook=None, port=None, no_browser=False) -> list[str]:
+    """The Voila command that serves the classroom app (``--allow-root`` when running as root)."""
+    path = Path(notebook) if notebook else Path(__file__).resolve().parents[1] / "notebooks" / "app.ipynb"
+    if not path.is_file():
+        raise CommandError(f"{path} does not exist; the app notebook ships with a source checkout of compresslab "
+                           "(or pass --notebook)")
+    voila = shutil.which("voila", path=str(Path(sys.executable).parent)) or shutil.which("voila")
+    command = [voila] if voila else [sys.executable, "-m", "voila"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    if port is not None:
+        command.append(f"--port={int(port)}")
+    if no_browser:
+        command.append("--no-browser")
+    command.append(str(path))
+    return command
+
+
+def _app(args) -> int:
+    command = app_command(args.notebook, args.port, args.no_browser)
+    print(" ".join(command), flush=True)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv=None) -> int:
+    """Run the ``compresslab`` command; returns the exit code (0 ok, 2 for a usage or input problem)."""
+    args = _parser().parse_args(argv)
+    handlers = {"report": _report, "sweep": _sweep, "app": _app}
+    try:
+        return handlers[args.command](args)
+    except CommandError as error:
+        print(f"compresslab {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

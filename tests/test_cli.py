@@ -1,0 +1,94 @@
+"""The compresslab command: report, sweep and app (the app's server is not started here)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from compresslab import cli
+from compresslab.records import ExperimentLog, Record
+
+
+def _log(path):
+    log = ExperimentLog(path)
+    log.append(Record(name="<script>alert(1)</script>", technique="baseline", dataset="digits", accuracy=0.9,
+                      params=100, nonzero_params=100, dense_float32_bytes=400, tflite_bytes=900, gzip_bytes=500))
+    log.append(Record(name="int8", technique="quantize", dataset="digits", accuracy=0.89, params=100,
+                      nonzero_params=100, dense_float32_bytes=400, tflite_bytes=300, gzip_bytes=250))
+    return path
+
+
+def test_report_command(tmp_path, capsys):
+    log = _log(tmp_path / "runs.jsonl")
+    assert cli.main(["report", str(log), "-o", str(tmp_path / "out.html"), "--title", "Week 3"]) == 0
+    text = (tmp_path / "out.html").read_text()
+    assert "Week 3" in text and "<script>alert(1)</script>" not in text
+    assert (tmp_path / "out.csv").exists() and (tmp_path / "out.json").exists()
+    assert "html:" in capsys.readouterr().out
+
+
+def test_report_command_errors(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path / "none.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert cli.main(["report", str(empty), "-o", str(tmp_path / "r.html")]) == 2
+    assert "holds no records" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["frobnicate"])
+
+
+def test_sweep_config_is_checked(tmp_path, capsys):
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"model": "seed_cnn", "grid": {}, "colour": 1, "workers": 0}))
+    assert cli.main(["sweep", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "colour" in err and "missing key 'dataset'" in err and "missing key 'log'" in err and "workers" in err
+    config.write_text("{not json")
+    assert cli.main(["sweep", str(config)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert cli.main(["sweep", str(tmp_path / "missing.json")]) == 2
+
+
+def test_sweep_command_runs_a_grid_and_writes_a_report(tmp_path, capsys, trained_student, monkeypatch):
+    import compresslab as cl
+
+    # The config names a model file; the command loads it, runs the grid and writes the report.
+    cl.save_model(trained_student, tmp_path / "student.keras")
+    config = tmp_path / "sweep.json"
+    config.write_text(json.dumps({"model": "student.keras", "dataset": "digits", "log": "runs/s.jsonl",
+                                  "grid": {"steps": ["quantize"], "quantize.bits": [2, 8]},
+                                  "report": "runs/s.html", "workers": 1}))
+    from concurrent.futures import ThreadPoolExecutor
+
+    from compresslab import pipeline
+
+    real = pipeline._run_configurations
+    # Threads instead of processes keep this test fast; the process pool is tested in test_pipeline.
+    monkeypatch.setattr(pipeline, "_run_configurations",
+                        lambda *a, **k: real(*a, **{**k, "executor": ThreadPoolExecutor(1)}))
+    assert cli.main(["sweep", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "2 configuration(s)" in out and "quantize.bits=2" in out
+    records = ExperimentLog(tmp_path / "runs" / "s.jsonl").records()
+    assert [r.name for r in records] == ["quantize.bits=2", "quantize.bits=8"]
+    assert records[1].accuracy > records[0].accuracy  # 8-bit weights keep the accuracy 2-bit loses
+    assert (tmp_path / "runs" / "s.html").exists()
+    assert cli.main(["sweep", str(config)]) == 0  # rerun: nothing left to do, same log
+    assert len(ExperimentLog(tmp_path / "runs" / "s.jsonl")) == 2
+
+
+def test_app_command(tmp_path, monkeypatch, capsys):
+    notebook = tmp_path / "app.ipynb"
+    notebook.write_text("{}")
+    command = cli.app_command(notebook, port=8899, no_browser=True)
+    assert command[-1] == str(notebook) and "--port=8899" in command and "--no-browser" in command
+    assert ("--allow-root" in command) == (cli.os.geteuid() == 0)
+    assert "voila" in " ".join(command[:3])
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda command: calls.append(command) or 0)
+    assert cli.main(["app", "--notebook", str(notebook), "--port", "8899"]) == 0
+    assert calls and calls[0][-1] == str(notebook)
+    assert cli.main(["app", "--notebook", str(tmp_path / "missing.ipynb")]) == 2
+    assert "does not exist" in capsys.readouterr().err

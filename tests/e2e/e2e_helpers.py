@@ -94,6 +94,48 @@ def error_outputs(page) -> list[str]:
     ]""")
 
 
+# -- checks on a page ------------------------------------------------------------------------------
+
+
+def check_clean_page(page, where: str) -> None:
+    """No traceback or panel error, no JavaScript error, no figure shown as text."""
+    errors = error_outputs(page)
+    assert not errors, f"{where}: error outputs:\n" + "\n---\n".join(errors)
+    text_reprs = text_figure_reprs(page)
+    assert not text_reprs, f"{where}: widgets or figures shown as text (not rendered): {text_reprs}"
+    console = page.console_log.errors
+    assert not console, f"{where}: JavaScript console errors:\n" + "\n".join(console)
+
+
+def check_real_charts(page, where: str, minimum: int = 1) -> list[dict]:
+    charts = chart_summary(page)
+    drawn = [c for c in charts if c["svg"] > 0 and c["traces"] > 0 and c["width"] > 100 and c["height"] > 100]
+    assert len(drawn) >= minimum, f"{where}: expected {minimum}+ drawn plotly charts, found {charts}"
+    return charts
+
+
+def move_slider_and_check(page, slider_label: str, key: str, *, times: int = 1, timeout: float = 60) -> dict:
+    """Press ``key`` on the slider labelled ``slider_label``; assert its value and a chart changed."""
+    slider = slider_by_label(page, slider_label)
+    value_before = readout(slider)
+    charts_before = plot_data(page)
+    started = time.monotonic()
+    press_slider(page, slider, key, times=times)
+    page.wait_for_function(
+        "([el, before]) => el.innerText.trim() !== before",
+        arg=[slider.locator(".widget-readout").first.element_handle(), value_before],
+        timeout=10_000,
+    )
+    seconds = wait_for_chart_change(page, charts_before, timeout=timeout)
+    value_after = readout(slider)
+    charts_after = plot_data(page)
+    changed = [i for i, (a, b) in enumerate(zip(charts_before, charts_after)) if a != b]
+    assert changed or len(charts_before) != len(charts_after)
+    return {"label": slider_label, "from": value_before, "to": value_after,
+            "seconds_to_redraw": round(time.monotonic() - started, 2), "wait": round(seconds, 2),
+            "charts_changed": changed}
+
+
 # -- JupyterLab --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,81 @@
+"""The classroom app (notebooks/app.ipynb) served by Voila, driven in headless Chromium.
+
+One walk through the app as a student would do it: the page loads with no code shown, the
+Quantize tab's bit-width slider redraws a chart, then the Prune, Distill and Compare tabs build
+their panels when opened, and their sliders (or the comparison chart) work. No traceback, panel
+error or JavaScript error may appear on the way.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from e2e_helpers import (
+    ARTIFACTS,
+    chart_summary,
+    check_clean_page,
+    check_real_charts,
+    move_slider_and_check,
+    save_screenshot,
+)
+
+APP_TIMEOUT = 300  # seconds for the page to execute the app (loads TensorFlow and the baseline)
+
+
+def open_tab(page, title: str, heading: str, timeout: float = 180) -> float:
+    """Click a tab of the app and wait until its panel is built (its ``heading`` is visible)."""
+    started = time.monotonic()
+    page.locator(".lm-TabBar-tab", has_text=re.compile(rf"^\s*{title}\s*$")).click()
+    page.get_by_role("heading", name=heading).wait_for(state="visible", timeout=timeout * 1000)
+    return time.monotonic() - started
+
+
+def visible_charts(page) -> list[dict]:
+    return [c for c in chart_summary(page) if c["width"] > 100 and c["height"] > 100 and c["svg"] > 0]
+
+
+def test_voila_app_tabs_sliders_and_compare(page, voila_server):
+    timings = {}
+    started = time.monotonic()
+    page.goto(voila_server.url("/"), wait_until="domcontentloaded", timeout=APP_TIMEOUT * 1000)
+    page.locator(".widget-tab .noUi-handle").first.wait_for(state="visible", timeout=APP_TIMEOUT * 1000)
+    page.locator(".js-plotly-plot .main-svg").first.wait_for(state="visible", timeout=60_000)
+    timings["page_ready"] = round(time.monotonic() - started, 1)
+    body = page.inner_text("body")
+    assert "There was an error when executing cell" not in body, body[:3000]
+    check_clean_page(page, "Voila app on load")
+    # Code-free: Voila strips the sources, so no editor or input area may be on the page.
+    assert page.locator(".jp-InputArea, .CodeMirror, .cm-editor").count() == 0, "the app shows code"
+    chosen = page.locator(".widget-dropdown select").first.evaluate("el => el.options[el.selectedIndex].text")
+    assert chosen.startswith("digits"), chosen
+    check_real_charts(page, "Quantize tab", minimum=2)
+
+    quantize = move_slider_and_check(page, r"^bits$", "ArrowLeft", times=4)
+    assert quantize["from"] == "8" and quantize["to"] == "4", quantize
+    timings["quantize_slider"] = quantize["seconds_to_redraw"]
+    page.evaluate("window.scrollTo(0, 0)")
+    save_screenshot(page, ARTIFACTS / "voila_app.png")
+
+    timings["prune_tab"] = round(open_tab(page, "Prune", "Pruning lab"), 1)
+    prune = move_slider_and_check(page, r"^sparsity$", "ArrowRight", times=10)
+    assert prune["from"] != prune["to"], prune
+    timings["prune_slider"] = prune["seconds_to_redraw"]
+    save_screenshot(page, ARTIFACTS / "voila_prune.png")
+
+    timings["distill_tab"] = round(open_tab(page, "Distill", "Distillation lab"), 1)
+    distill = move_slider_and_check(page, r"^temperature", "ArrowRight", times=4)
+    timings["distill_slider"] = distill["seconds_to_redraw"]
+
+    timings["compare_tab"] = round(open_tab(page, "Compare", "Tradeoff board"), 1)
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll('.js-plotly-plot')).some(plot =>
+               plot.getBoundingClientRect().width > 100 && plot.offsetParent !== null
+               && (plot.data || []).some(trace => (trace.x || []).length > 0))""",
+        timeout=60_000,
+    )
+    assert visible_charts(page), chart_summary(page)
+    save_screenshot(page, ARTIFACTS / "voila_compare.png")
+    check_clean_page(page, "Voila app after every tab")
+    print(f"Voila app timings (s): {timings}; blocked requests: "
+          f"{len(page.context.blocked_requests)}; ignored console errors: {page.console_log.ignored}")

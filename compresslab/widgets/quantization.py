@@ -200,7 +200,7 @@ class QuantizationLab(Panel):
         self.current = {
             "spec": spec.to_dict(), "bits": spec.bits, "accuracy": accuracy, "float_accuracy": self.float_accuracy,
             "accuracy_drop_points": 100 * (self.float_accuracy - accuracy), "layer_shown": shown_key[0],
-            "distinct_codes": int(codes), "distinct_values": quantization.distinct_values(shown.values),
+            "distinct_codes": int(codes),
             "packed_bytes": packed, "float32_bytes": self.float_bytes,
             "update_ms": 1000 * (time.perf_counter() - started),
         }
@@ -251,7 +251,7 @@ class QuantizationLab(Panel):
     def _ensure_float_record(self) -> None:
         if self._float_record is None:
             self._float_record = measure(self.model, self.data, name="float32", technique="baseline",
-                                         tflite=True, latency=True, extra={"bits": 32, "tflite_mode": "float32"})
+                                         tflite=True, latency=True, extra={"tflite_mode": "float32"})
             self.records.append(self._float_record)
 
     def _add(self, artifact, record) -> None:

@@ -163,6 +163,17 @@ def soften(logits, temperature: float) -> np.ndarray:
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
+def entropy_bits(probabilities) -> np.ndarray:
+    """Shannon entropy in bits over the last axis: 0 for a one-hot distribution, log2(K) for uniform.
+
+    Example:
+        >>> float(entropy_bits([0.5, 0.5]))
+        1.0
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=-1)
+
+
 def soft_targets(teacher: keras.Model, images, temperatures) -> np.ndarray:
     """The teacher's distribution ``softmax(logits / T)`` at each temperature.
 
@@ -573,14 +584,77 @@ def compare(teacher: keras.Model, student: keras.Model, data: Dataset, spec: Dis
     }
 
 
+def count_errors(model: keras.Model, data: Dataset) -> int:
+    """Misclassified images of the held-out test split (out of ``len(data.x_test)``).
+
+    Example:
+        >>> count_errors(teacher, mnist)   # e.g. 106 out of 10,000
+    """
+    predictions = predict_logits(model, data.x_test).argmax(axis=1)
+    return int(np.sum(predictions != data.y_test))
+
+
+def compare_seeds(teacher: keras.Model, data: Dataset, spec: DistillSpec | None = None, *, seeds=(0, 1, 2),
+                  width: float = 0.5, progress: Callable | None = None, keep_models: bool = False) -> list[dict]:
+    """Scratch versus distilled ``student_cnn(width)`` test errors, for several seeds.
+
+    For each seed a student is built with that seed (its initial weights), then trained from
+    scratch and by distillation with ``spec`` (its ``seed`` replaced by the run's seed).
+
+    Args:
+        teacher: the trained teacher.
+        data: the :class:`Dataset`.
+        spec: the :class:`DistillSpec` (temperature, alpha and budget).
+        seeds: the seeds, one run each.
+        width: ``student_cnn`` width.
+        progress: optional ``callable(text)`` called after each run.
+        keep_models: also return the trained models (``scratch_model``, ``distilled_model``).
+
+    Returns:
+        One dict per seed: ``seed``, ``scratch_errors``, ``distilled_errors``, ``teacher_errors``,
+        ``test_images``, ``student_params`` (and the models with ``keep_models``).
+
+    Example:
+        >>> runs = compare_seeds(teacher, data, DistillSpec(temperature=4, alpha=0.5, epochs=10))
+    """
+    from .models import build
+
+    spec = _check_spec(spec)
+    _check_data(data, ("teacher", teacher))
+    teacher_view = logits_model(teacher)
+    train_logits = predict_logits(teacher_view, data.x_train)  # shared by every seed's run
+    teacher_errors = count_errors(teacher_view, data)
+    runs = []
+    for seed in seeds:
+        student = build("student_cnn", data.input_shape, data.num_classes, seed=int(seed), width=width)
+        result = compare(teacher, student, data, spec.replace(seed=int(seed)), teacher_train_logits=train_logits)
+        runs.append({
+            "seed": int(seed),
+            "scratch_errors": count_errors(result["scratch"], data),
+            "distilled_errors": count_errors(result["distilled"], data),
+            "teacher_errors": teacher_errors,
+            "test_images": int(len(data.x_test)),
+            "student_params": int(student.count_params()),
+        })
+        if keep_models:
+            runs[-1].update(scratch_model=result["scratch"], distilled_model=result["distilled"])
+        if progress is not None:
+            progress(f"seed {seed}: scratch {runs[-1]['scratch_errors']}, distilled {runs[-1]['distilled_errors']} "
+                     f"errors (teacher {teacher_errors}) out of {len(data.x_test)}")
+    return runs
+
+
 __all__ = [
     "DistillSpec",
+    "count_errors",
+    "compare_seeds",
     "Distiller",
     "distill",
     "train_from_scratch",
     "compare",
     "soft_targets",
     "soften",
+    "entropy_bits",
     "logits_model",
     "distillation_loss",
     "check_teacher",

@@ -370,3 +370,40 @@ def test_a_trained_teacher_gets_no_warning(trained_seed_cnn, small_digits, recwa
     accuracy = core.check_teacher(trained_seed_cnn, small_digits)
     assert accuracy > 0.8
     assert not [w for w in recwarn if "untrained" in str(w.message)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for multi-seed comparisons
+
+
+def test_count_errors_and_entropy(trained_seed_cnn, small_digits):
+    errors = core.count_errors(trained_seed_cnn, small_digits)
+    assert errors == round((1 - cl.models.accuracy(trained_seed_cnn, small_digits)) * len(small_digits.x_test))
+    np.testing.assert_allclose(core.entropy_bits([[1.0, 0, 0, 0], [0.5, 0.5, 0, 0], [0.25] * 4]), [0.0, 1.0, 2.0])
+
+
+def test_compare_seeds_reports_errors_per_seed(trained_seed_cnn, small_digits):
+    messages = []
+    runs = core.compare_seeds(trained_seed_cnn, small_digits, core.DistillSpec(temperature=4, alpha=0.5, epochs=1),
+                              seeds=(0, 1), width=0.25, progress=messages.append, keep_models=True)
+    assert [r["seed"] for r in runs] == [0, 1] and len(messages) == 2
+    for run in runs:
+        assert run["scratch_errors"] == core.count_errors(run["scratch_model"], small_digits)
+        assert run["distilled_errors"] == core.count_errors(run["distilled_model"], small_digits)
+        assert run["teacher_errors"] == core.count_errors(trained_seed_cnn, small_digits)
+        assert run["test_images"] == len(small_digits.x_test)
+    # different seeds -> different starting weights -> different students
+    assert not np.array_equal(runs[0]["scratch_model"].get_weights()[0], runs[1]["scratch_model"].get_weights()[0])
+
+
+def test_shared_teacher_logits_are_checked_and_used(trained_seed_cnn, small_digits):
+    student = small_student(small_digits)
+    with pytest.raises(ValueError, match="teacher_train_logits has shape"):
+        core.distill(trained_seed_cnn, student, small_digits, core.DistillSpec(epochs=1),
+                     teacher_train_logits=np.zeros((3, 10)))
+    spec = core.DistillSpec(temperature=3, alpha=0.2, epochs=1)
+    shared = cl.models.predict_logits(trained_seed_cnn, small_digits.x_train)
+    with_shared, _ = core.distill(trained_seed_cnn, student, small_digits, spec, teacher_train_logits=shared)
+    computed, _ = core.distill(trained_seed_cnn, student, small_digits, spec)
+    for a, b in zip(with_shared.get_weights(), computed.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)

@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..distill import entropy_bits
 from .common import TECHNIQUE_COLORS, base_layout
 
 # Teacher, scratch student and distilled student keep the same colours in every chart.
@@ -15,12 +16,6 @@ ROLE_COLORS = {
     "distilled": TECHNIQUE_COLORS["distill"],
 }
 _TEMPERATURE_COLORS = ["#b0bec5", "#fb8c00", "#1e88e5", "#8e24aa", "#43a047", "#e53935"]
-
-
-def entropy_bits(probabilities) -> np.ndarray:
-    """Shannon entropy in bits over the last axis (0 for a one-hot distribution)."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=-1)
 
 
 def fig_soft_targets(probabilities, temperatures, *, class_names=None, title: str | None = None,

@@ -782,8 +782,12 @@ class _Search:
         self.notes.append(text)
         _emit(self.progress, "autocompress: " + text)
 
-    def trial(self, start_model, recipe: list[dict], label: str):
-        """Run one candidate recipe from ``start_model``; returns (result, meets budget) or None if out of budget."""
+    def trial(self, start_model, recipe: list[dict], label: str, prefix: list[dict] | None = None):
+        """Run one candidate recipe from ``start_model``; returns (result, meets budget) or None if out of budget.
+
+        ``prefix`` holds the steps that made ``start_model`` from the input model, so the record's
+        spec describes the whole chain.
+        """
         if self.out_of_budget():
             return None
         self.trials += 1
@@ -791,6 +795,7 @@ class _Search:
                               seed=self.seed, measure_input=False, latency=self.objective == "latency")
         record = result.final
         record.technique = "pipeline"
+        record.spec = {"recipe": list(prefix or []) + result.steps, "stage": len(prefix or []) + len(result.steps)}
         record.extra["autocompress_trial"] = self.trials
         record.extra["accuracy_floor"] = self.floor
         record.extra["meets_budget"] = bool(record.accuracy >= self.floor)
@@ -829,7 +834,7 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
     levels = sorted(levels)
     # Binary search for the highest sparsity level that stays within budget after fine-tuning.
     low, high = 0, len(levels) - 1
-    best_pruned, best_level = None, None
+    best_pruned, best_level, prefix = None, None, []
     while low <= high:
         middle = (low + high) // 2
         level = levels[middle]
@@ -843,7 +848,7 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
             return
         result, ok = outcome
         if ok:
-            best_pruned, best_level = result.model, level
+            best_pruned, best_level, prefix = result.model, level, result.steps
             low = middle + 1
         else:
             high = middle - 1
@@ -854,13 +859,13 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
         outcome = search.trial(start, [{"step": "cluster", "clusters": clusters, "epochs": epochs},
                                        {"step": "export", "format": "codec"}],
                                f"{'pruned ' if best_pruned is not None else ''}{clusters} clusters "
-                               f"({math.log2(clusters):.0f}-bit indices) + codec")
+                               f"({math.log2(clusters):.0f}-bit indices) + codec", prefix)
         if outcome is None:
             return
         if outcome[1]:
             break
     search.trial(start, [{"step": "quantize", "mode": "int8"}],
-                 f"{'pruned ' if best_pruned is not None else ''}int8 TFLite")
+                 f"{'pruned ' if best_pruned is not None else ''}int8 TFLite", prefix)
 
 
 def _search_latency(search: _Search, *, epochs, filter_ratios):

@@ -159,6 +159,10 @@ def test_autocompress_finds_a_smaller_model_within_budget(trained_student, small
     assert len(logged) == 1 + len(found.records) and 2 <= len(found.records) <= 3
     assert all("meets_budget" in r.extra for r in found.records)
     assert any("sensitivity caps" in note for note in found.notes)
+    for record in found.records:  # a trial started from a pruned model records the whole chain
+        steps = [step["step"] for step in record.spec["recipe"]]
+        assert steps[0] == "prune" if "pruned" in record.name else True, (record.name, steps)
+        assert record.spec["stage"] == len(steps)
     if found.blob is not None:  # a codec winner decodes to the returned model
         assert all(np.array_equal(a, b) for a, b in zip(codec.decode(found.blob).get_weights(),
                                                         found.best.get_weights()))

@@ -126,7 +126,13 @@ def move_slider_and_check(page, slider_label: str, key: str, *, times: int = 1, 
         arg=[slider.locator(".widget-readout").first.element_handle(), value_before],
         timeout=10_000,
     )
-    seconds = wait_for_chart_change(page, charts_before, timeout=timeout)
+    try:
+        seconds = wait_for_chart_change(page, charts_before, timeout=timeout)
+    except Exception as error:  # noqa: BLE001 - re-raised with what the page said
+        raise AssertionError(
+            f"slider {slider_label!r} moved {value_before} -> {readout(slider)} but no chart changed within "
+            f"{timeout:.0f} s; console errors: {page.console_log.errors}; panel errors: {error_outputs(page)}"
+        ) from error
     value_after = readout(slider)
     charts_after = plot_data(page)
     changed = [i for i, (a, b) in enumerate(zip(charts_before, charts_after)) if a != b]

@@ -49,13 +49,12 @@ def test_voila_app_tabs_sliders_and_compare(page, voila_server):
     assert page.locator(".jp-InputArea, .CodeMirror, .cm-editor").count() == 0, "the app shows code"
     chosen = page.locator(".widget-dropdown select").first.evaluate("el => el.options[el.selectedIndex].text")
     assert chosen.startswith("digits"), chosen
+    save_screenshot(page, ARTIFACTS / "voila_app.png")
     check_real_charts(page, "Quantize tab", minimum=2)
 
     quantize = move_slider_and_check(page, r"^bits$", "ArrowLeft", times=4)
     assert quantize["from"] == "8" and quantize["to"] == "4", quantize
     timings["quantize_slider"] = quantize["seconds_to_redraw"]
-    page.evaluate("window.scrollTo(0, 0)")
-    save_screenshot(page, ARTIFACTS / "voila_app.png")
 
     timings["prune_tab"] = round(open_tab(page, "Prune", "Pruning lab"), 1)
     prune = move_slider_and_check(page, r"^sparsity$", "ArrowRight", times=10)

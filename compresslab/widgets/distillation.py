@@ -105,7 +105,8 @@ class DistillationLab(Panel):
         for width in widths:
             params, _ = count_params(_student(data, width, seed=None))
             width_options.append((f"{width:g}x ({params:,} parameters)", float(width)))
-        default_width = 0.5 if 0.5 in [w for _, w in width_options] else width_options[0][1]
+        offered = [w for _, w in width_options]
+        default_width = 1.0 if 1.0 in offered else offered[0]
         self.controls = {
             "temperature": widgets.FloatSlider(value=min(20.0, max(1.0, base.temperature)), min=1.0, max=20.0,
                                                step=0.5, description="temperature T", style=style),

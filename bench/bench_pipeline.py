@@ -34,6 +34,21 @@ PAPER = {
 def _extra(parser):
     parser.add_argument("--skip-lenet", action="store_true", help="only seed_cnn (and autocompress)")
     parser.add_argument("--skip-autocompress", action="store_true")
+    parser.add_argument("--only-autocompress", action="store_true",
+                        help="skip the deep compression runs (to run the search in a separate process)")
+
+
+def _save_partial(results: dict, out) -> None:
+    """Write what has finished so far, so an interrupted run still leaves its figures on disk."""
+    import json
+    import os
+    from pathlib import Path
+
+    path = Path(out) if out else Path(__file__).resolve().parent / "results" / "pipeline.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial.tmp")
+    tmp.write_text(json.dumps({**results, "partial": True}, indent=2, default=float))
+    os.replace(tmp, path)
 
 
 def _stages(result) -> list[dict]:
@@ -106,7 +121,6 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0], extra=_extra)
     import compresslab as cl
     from compresslab._keras import versions
-    from compresslab.pipeline import deep_compression_recipe
 
     started = time.perf_counter()
     data = cl.load_dataset("mnist", data_dir=args.data_dir)
@@ -121,6 +135,16 @@ def main() -> None:
                      "machine": machine(), "versions": versions(), "paper": PAPER, "models": {}}
 
     seed_cnn = cl.baseline("seed_cnn", data, epochs=epochs, progress=False)
+    if not args.only_autocompress:
+        _deep_compression_runs(cl, args, data, seed_cnn, epochs, prune_epochs, cluster_epochs, results)
+    if not args.skip_autocompress:
+        _autocompress_run(cl, args, data, seed_cnn, results)
+    _finish(args, results, started)
+
+
+def _deep_compression_runs(cl, args, data, seed_cnn, epochs, prune_epochs, cluster_epochs, results) -> None:
+    from compresslab.pipeline import deep_compression_recipe
+
     recipe = deep_compression_recipe(sparsity=0.92, scope="global", prune_epochs=prune_epochs,
                                      clusters=16, conv_clusters=32, cluster_epochs=cluster_epochs)
     results["models"]["seed_cnn"] = _deep_compress(cl, seed_cnn, data, recipe, "seed_cnn deep compression")
@@ -132,52 +156,60 @@ def main() -> None:
         "tflite_bytes": int8.size_bytes, "gzip_bytes": int8.gzip_bytes,
         "accuracy_pct": round(100 * int8.accuracy(data), 3),
         "ratio_vs_dense_float32": round(4 * seed_cnn.count_params() / int8.gzip_bytes, 2)}
+    _save_partial(results, args.out)
 
     if not args.skip_lenet:
         lenet5 = _caffe_lenet5(cl, data, epochs)
         results["models"]["lenet5_caffe"] = _deep_compress(cl, lenet5, data, recipe, "lenet5 (caffe) deep compression")
+        _save_partial(results, args.out)
         lenet300 = cl.baseline("lenet_300_100", data, epochs=epochs, progress=False)
         dense_recipe = deep_compression_recipe(sparsity=0.92, scope="global", prune_epochs=prune_epochs,
                                                clusters=32, conv_clusters=None, cluster_epochs=cluster_epochs)
         results["models"]["lenet_300_100"] = _deep_compress(cl, lenet300, data, dense_recipe,
                                                             "lenet_300_100 deep compression")
+        _save_partial(results, args.out)
 
-    if not args.skip_autocompress:
-        log("autocompress seed_cnn, 0.5-point budget, objective size")
-        options = {"max_trials": 3, "sparsities": (0.5, 0.8)} if args.quick else {"max_trials": 10}
-        auto_started = time.perf_counter()
-        found = cl.autocompress(seed_cnn, data, max_accuracy_drop=0.5, objective="size", epochs=1,
-                                progress=False, **options)
-        best = found.best_record
-        best_size = min(s for s in (best.extra.get("compressed_bytes"), best.gzip_bytes, best.tflite_bytes) if s)
-        results["autocompress"] = {
-            "budget_points": 0.5,
-            "seconds": round(time.perf_counter() - auto_started, 1),
-            "trials": len(found.records),
-            "interrupted": found.interrupted,
-            "baseline_accuracy_pct": round(100 * found.baseline.accuracy, 3),
-            "best": {"name": best.name, "accuracy_pct": round(100 * best.accuracy, 3),
-                     "accuracy_drop_points": round(100 * (found.baseline.accuracy - best.accuracy), 3),
-                     "bytes": best_size, "ratio_vs_dense_float32": round(best.dense_float32_bytes / best_size, 2),
-                     "recipe": best.spec.get("recipe")},
-            "tried": [{"name": r.name, "accuracy_pct": round(100 * r.accuracy, 3),
-                       "bytes": min(s for s in (r.extra.get("compressed_bytes"), r.gzip_bytes, r.tflite_bytes) if s),
-                       "meets_budget": r.extra.get("meets_budget")} for r in found.records],
-            "notes": found.notes,
-        }
-        log(f"autocompress: {best.name} at {100 * best.accuracy:.2f}%, {best_size:,} B, "
-            f"{results['autocompress']['seconds']} s")
 
-    seed = results["models"]["seed_cnn"]
-    targets = {
-        "seed_cnn_ratio": target(seed["ratio_vs_dense_float32"], ">= 40x smaller than dense float32",
-                                 seed["ratio_vs_dense_float32"] >= 40),
-        "seed_cnn_accuracy_drop": target(seed["accuracy_drop_points"], "<= 0.3 points",
-                                         seed["accuracy_drop_points"] <= 0.3),
-        "round_trips_exact": target(all(m["decoded_accuracy_equals_clustered"] for m in results["models"].values()),
-                                    "decoded file's accuracy == clustered model's",
-                                    all(m["decoded_accuracy_equals_clustered"] for m in results["models"].values())),
+def _autocompress_run(cl, args, data, seed_cnn, results) -> None:
+    log("autocompress seed_cnn, 0.5-point budget, objective size")
+    options = {"max_trials": 3, "sparsities": (0.5, 0.8)} if args.quick else {"max_trials": 10}
+    auto_started = time.perf_counter()
+    found = cl.autocompress(seed_cnn, data, max_accuracy_drop=0.5, objective="size", epochs=1,
+                            progress=False, **options)
+    best = found.best_record
+    best_size = min(s for s in (best.extra.get("compressed_bytes"), best.gzip_bytes, best.tflite_bytes) if s)
+    results["autocompress"] = {
+        "budget_points": 0.5,
+        "seconds": round(time.perf_counter() - auto_started, 1),
+        "trials": len(found.records),
+        "interrupted": found.interrupted,
+        "baseline_accuracy_pct": round(100 * found.baseline.accuracy, 3),
+        "best": {"name": best.name, "accuracy_pct": round(100 * best.accuracy, 3),
+                 "accuracy_drop_points": round(100 * (found.baseline.accuracy - best.accuracy), 3),
+                 "bytes": best_size, "ratio_vs_dense_float32": round(best.dense_float32_bytes / best_size, 2),
+                 "recipe": best.spec.get("recipe")},
+        "tried": [{"name": r.name, "accuracy_pct": round(100 * r.accuracy, 3),
+                   "bytes": min(s for s in (r.extra.get("compressed_bytes"), r.gzip_bytes, r.tflite_bytes) if s),
+                   "meets_budget": r.extra.get("meets_budget")} for r in found.records],
+        "notes": found.notes,
     }
+    log(f"autocompress: {best.name} at {100 * best.accuracy:.2f}%, {best_size:,} B, "
+        f"{results['autocompress']['seconds']} s")
+    _save_partial(results, args.out)
+
+
+def _finish(args, results, started) -> None:
+    targets = {}
+    if "seed_cnn" in results["models"]:
+        seed = results["models"]["seed_cnn"]
+        exact = all(m["decoded_accuracy_equals_clustered"] for m in results["models"].values())
+        targets.update({
+            "seed_cnn_ratio": target(seed["ratio_vs_dense_float32"], ">= 40x smaller than dense float32",
+                                     seed["ratio_vs_dense_float32"] >= 40),
+            "seed_cnn_accuracy_drop": target(seed["accuracy_drop_points"], "<= 0.3 points",
+                                             seed["accuracy_drop_points"] <= 0.3),
+            "round_trips_exact": target(exact, "decoded file's accuracy == clustered model's", exact),
+        })
     if "autocompress" in results:
         drop = results["autocompress"]["best"]["accuracy_drop_points"]
         targets["autocompress_within_budget"] = target(drop, "<= 0.5 points", drop <= 0.5)

@@ -300,6 +300,13 @@ def channel_axes(layer, attribute: str) -> tuple[int, ...]:
 
 
 def _chosen_layers(model, names) -> list:
+    nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
+    if nested:
+        raise ValueError(
+            f"layers {nested} of model {model.name!r} are nested models; compresslab quantizes the layers "
+            "of one flat model: flatten it into one functional model first (call the inner model's layers "
+            "on the outer input)"
+        )
     layers = resolve_layers(model, names, eligible=has_quantizable_weights, what="quantizable layer")
     if not layers:
         raise ValueError(
@@ -760,8 +767,8 @@ def aware_training(model, data: Dataset, *, epochs: int, bits: int = 8, learning
     if not learning_rate > 0:
         raise ValueError(f"learning_rate is {learning_rate!r}; it must be > 0")
     check_model_fits(model, data)
-    _chosen_layers(model, None)
     check_quantization_aware(model, bits)
+    _chosen_layers(model, None)
     q = tfmot().quantization.keras
     set_seed(seed)
     try:

@@ -282,6 +282,29 @@ def test_aware_training_names_a_layer_tfmot_cannot_quantize(small_digits):
         q.aware_training(model, small_digits, epochs=1)
 
 
+def test_aware_training_rejects_nested_and_subclassed_models(trained_student, small_digits):
+    inputs = keras.Input((28, 28, 1))
+    nested = keras.Model(inputs, trained_student(inputs), name="outer")
+    with pytest.raises(ValueError, match="nested model.*flatten it"):
+        q.aware_training(nested, small_digits, epochs=1)
+    with pytest.raises(ValueError, match="nested models.*flatten it"):
+        q.simulate(nested, q.QuantSpec(bits=4))
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.flatten = keras.layers.Flatten()
+            self.dense = keras.layers.Dense(10)
+
+        def call(self, x):
+            return self.dense(self.flatten(x))
+
+    model = Subclassed()
+    model(small_digits.x_test[:2])
+    with pytest.raises(ValueError, match="subclassed"):
+        q.check_quantization_aware(model)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "epochs is 0"), ({"epochs": 1, "bits": 16}, "bits is 16"),
     ({"epochs": 1, "bits": 1}, "bits is 1"), ({"epochs": 1, "learning_rate": 0}, "learning_rate"),

@@ -114,11 +114,11 @@ def main() -> None:
     reference.evaluate(data.x_test, data.y_test, verbose=0)  # warm-up (tracing)
     evaluate_times = []
     slider_times = []
-    for chunk in range(4):  # interleave so load changes on the shared machine hit both alike
+    for chunk in range(10):  # interleave so load changes on the shared machine hit both alike
         start = time.perf_counter()
         reference.evaluate(data.x_test, data.y_test, verbose=0)
         evaluate_times.append(time.perf_counter() - start)
-        slider_times += slider_seconds(lab, moves[chunk * 5 : (chunk + 1) * 5])
+        slider_times += slider_seconds(lab, moves[chunk * 2 : (chunk + 1) * 2])
     evaluate_median = statistics.median(evaluate_times)
     slider_median = statistics.median(slider_times)
     slider_ratio = slider_median / evaluate_median

@@ -219,6 +219,7 @@ def quantize_array(values, bits: int, scheme: str = "symmetric", granularity: st
         groups = 1
         flat = array.reshape(-1, 1)
     codes, scale, zero_point = _quantize_columns(flat.astype(np.float64), spec)
+    codes = codes + 0.0  # round() gives -0.0 for small negatives; show them as 0
     dequantized = ((codes - zero_point) * scale).astype(np.float32)
     # Undo the reshape and transpose: back to the caller's layout.
     if axes:

@@ -8,7 +8,6 @@ that take ArrowLeft / ArrowRight, and a plotly chart is a ``.js-plotly-plot`` el
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
@@ -255,20 +254,14 @@ def wait_for_chart_change(page, before: list[str], timeout: float) -> float:
     return time.monotonic() - start
 
 
-def changed_charts(before: list[str], after: list[str]) -> list[int]:
-    return [i for i, (a, b) in enumerate(zip(before, after)) if a != b] + list(
-        range(min(len(before), len(after)), max(len(before), len(after))))
-
-
-def save_screenshot(page, path: Path, *, clip_to=None) -> Path:
-    """Save a PNG; ``clip_to`` is a locator whose box (plus a margin) is the picture."""
+def save_screenshot(page, path: Path, *, clip_to=None, height: int | None = None) -> Path:
+    """Save a PNG of the viewport, of the element ``clip_to``, or of the page's top ``height`` pixels."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if clip_to is None:
-        page.screenshot(path=str(path))
-    else:
+    if clip_to is not None:
         clip_to.screenshot(path=str(path))
+    elif height is not None:
+        width = page.viewport_size["width"]
+        page.screenshot(path=str(path), full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height})
+    else:
+        page.screenshot(path=str(path))
     return path
-
-
-def describe(items) -> str:
-    return json.dumps(items, indent=1)[:4000]

@@ -129,12 +129,13 @@ def test_panel_notebook_runs_and_slider_moves_chart(page, lab_server, path, labe
     if not (REPO / path).exists():
         pytest.fail(f"{path} is missing")
     seconds = run_notebook(page, lab_server, path, timeout=900)
-    # The picture for the README: the panel's slider near the top, the file browser folded away.
+    # The picture for the README: the panel (its whole output area), the file browser folded away.
     page.keyboard.press("Escape")
     page.keyboard.press("Control+b")
-    page.locator(".widget-slider").first.evaluate("el => el.scrollIntoView({block: 'start'})")
     page.mouse.move(5, 5)
-    save_screenshot(page, ARTIFACTS / picture)
+    panel = page.locator(".jp-OutputArea-output", has=page.locator(".widget-slider")).first
+    panel.scroll_into_view_if_needed()
+    save_screenshot(page, ARTIFACTS / picture, clip_to=panel)
     charts = check_real_charts(page, path, minimum=3)
     move = move_slider_and_check(page, label, key, times=presses)
     assert move["from"] != move["to"], move

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 
+import requests
 from e2e_helpers import (
     ARTIFACTS,
     chart_summary,
@@ -19,6 +20,7 @@ from e2e_helpers import (
     move_slider_and_check,
     save_screenshot,
 )
+from e2e_servers import make_command, start_server
 
 APP_TIMEOUT = 300  # seconds for the page to execute the app (loads TensorFlow and the baseline)
 
@@ -49,7 +51,7 @@ def test_voila_app_tabs_sliders_and_compare(page, voila_server):
     assert page.locator(".jp-InputArea, .CodeMirror, .cm-editor").count() == 0, "the app shows code"
     chosen = page.locator(".widget-dropdown select").first.evaluate("el => el.options[el.selectedIndex].text")
     assert chosen.startswith("digits"), chosen
-    save_screenshot(page, ARTIFACTS / "voila_app.png")
+    save_screenshot(page, ARTIFACTS / "voila_app.png", height=1500)
     check_real_charts(page, "Quantize tab", minimum=2)
 
     quantize = move_slider_and_check(page, r"^bits$", "ArrowLeft", times=4)
@@ -78,3 +80,15 @@ def test_voila_app_tabs_sliders_and_compare(page, voila_server):
     check_clean_page(page, "Voila app after every tab")
     print(f"Voila app timings (s): {timings}; blocked requests: "
           f"{len(page.context.blocked_requests)}; ignored console errors: {page.console_log.ignored}")
+
+
+def test_make_app_serves_the_app(tmp_path):
+    """`make app` itself starts Voila on the app (as root too: Voila has no --allow-root flag)."""
+    server = start_server("Voila (make app)", make_command("app"), tmp_path, token="",
+                          ready_path="/voila/static/server-check", timeout=120, accept=range(200, 500),
+                          log_name="make-app-server.log")
+    try:
+        response = requests.get(server.url("/voila/static/server-check"), timeout=30)
+        assert response.status_code < 500
+    finally:
+        server.stop()

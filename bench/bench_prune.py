@@ -165,6 +165,7 @@ def main() -> None:
         "slider": {
             "moves": len(slider_times), "median_s": slider_median, "evaluate_median_s": evaluate_median,
             "ratio": slider_ratio, "all_s": [round(t, 4) for t in slider_times],
+            "evaluate_all_s": [round(t, 4) for t in evaluate_times],
             "digits_median_s": statistics.median(digits_times), "digits_test_images": len(digits.x_test),
         },
         "sizes_table": [float_row, pruned_row, int8_row, smaller_row],

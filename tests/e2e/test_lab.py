@@ -137,6 +137,10 @@ def test_panel_notebook_runs_and_slider_moves_chart(page, lab_server, path, labe
     panel.scroll_into_view_if_needed()
     save_screenshot(page, ARTIFACTS / picture, clip_to=panel)
     charts = check_real_charts(page, path, minimum=3)
+    empty = panel.evaluate("""el => Array.from(el.querySelectorAll('.js-plotly-plot'))
+        .filter(plot => !(plot.data || []).length).length""")
+    assert not empty, (f"{path}: {empty} of the panel's charts drew no trace (its plotly FigureWidgets did "
+                       "not initialize in the browser)")
     move = move_slider_and_check(page, label, key, times=presses)
     assert move["from"] != move["to"], move
     check_clean_page(page, f"{path} after moving {label}")

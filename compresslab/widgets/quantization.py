@@ -67,7 +67,7 @@ class QuantizationLab(Panel):
     title = "Quantization lab"
 
     def __init__(self, model, data: Dataset, *, bits: int = 8, scheme: str = "symmetric",
-                 granularity: str = "per_channel", export_dir=None, batch_size: int = 1000):
+                 granularity: str = "per_channel", export_dir=None, batch_size: int = 256):
         super().__init__()
         if not isinstance(data, Dataset):
             raise TypeError(f"data must be a compresslab Dataset, got {type(data).__name__}")
@@ -196,7 +196,7 @@ class QuantizationLab(Panel):
             title=f"{shown_key[0]}.{shown_key[1]}: {spec.label}")
         self._redraw_accuracy(spec)
         packed = quantization.packed_weight_bytes(self.evaluator.model, arrays)
-        codes = np.unique(shown.codes).size
+        codes = int(np.count_nonzero(np.bincount((shown.codes - shown.codes.min()).ravel())))
         self.current = {
             "spec": spec.to_dict(), "bits": spec.bits, "accuracy": accuracy, "float_accuracy": self.float_accuracy,
             "accuracy_drop_points": 100 * (self.float_accuracy - accuracy), "layer_shown": shown_key[0],

@@ -33,7 +33,7 @@ lab: $(STAMP)
 		--ServerApp.root_dir=$(CURDIR) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
 app: $(STAMP)
-	$(BIN)/voila $(ROOT_FLAG) --port=$(PORT) $(APP_ARGS) notebooks/app.ipynb
+	$(BIN)/voila --port=$(PORT) $(APP_ARGS) notebooks/app.ipynb
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory unit

@@ -1,6 +1,6 @@
 """ipywidgets panels over the compute core (imports ipywidgets and plotly: loaded on first use).
 
-Each panel exposes ``controls`` (name -> widget) and ``figures`` (name -> plotly FigureWidget),
+Each panel exposes ``controls`` (name -> widget) and ``figures`` (name -> LiveFigure, a plotly figure that is also a widget),
 so a test can set ``panel.controls["bits"].value = 4`` and check ``panel.figures[...]``.
 
 Example:

@@ -1,7 +1,7 @@
 """What every panel shares: controls and figures dicts, an error box, a status line and long runs.
 
 A panel subclass builds its widgets in ``__init__``, registers them in ``self.controls`` and
-``self.figures`` (plotly ``FigureWidget`` s), maps controls to a spec with ONE method, calls
+``self.figures`` (:class:`LiveFigure` s: plotly figures that are widgets), maps controls to a spec with ONE method, calls
 the core, and updates figures in place. Callbacks are wrapped with :meth:`Panel.guard` so an
 exception shows in the panel's error box instead of vanishing into the kernel log.
 """
@@ -22,7 +22,7 @@ class Panel:
 
     Attributes:
         controls: name -> ipywidget (sliders, toggles, buttons).
-        figures: name -> ``plotly.graph_objects.FigureWidget``.
+        figures: name -> :class:`LiveFigure` (a plotly figure that is also a widget).
         error_box: an HTML widget that shows the last error (empty when all is well).
         status: an HTML widget for short messages ("int8 PTQ: 94.2% in 1.3 s").
         progress: an IntProgress bar used by long runs.
@@ -120,24 +120,127 @@ class Panel:
         return self.view._repr_mimebundle_(**kwargs)
 
 
-def figure_widget(figure):
-    """Wrap a ``go.Figure`` in a ``go.FigureWidget``, passing its layout to the constructor.
-
-    Voila drops layout changes made after a FigureWidget is created, so the layout must travel
-    with the constructor.
-    """
+def _live_figure_class():
+    """Build the LiveFigure class on first use (plotly is imported only when a panel is made)."""
+    global _LIVE_FIGURE
+    if _LIVE_FIGURE is not None:
+        return _LIVE_FIGURE
     import plotly.graph_objects as go
+    from IPython.display import clear_output, display
+    from plotly.basedatatypes import BaseFigure
 
-    return go.FigureWidget(data=figure.data, layout=figure.layout)
+    class LiveFigure(BaseFigure, widgets.Output):
+        """A plotly figure that is also a widget: edit it like a ``go.FigureWidget``, see it redrawn.
+
+        Why not ``go.FigureWidget``: each FigureWidget ships plotly's 5 MB widget bundle to the
+        browser and anywidget gives it 2 seconds to start; on a busy classroom laptop (or three
+        charts in one panel) the chart stays blank for good. A LiveFigure instead redraws a plain
+        plotly figure inside an ``ipywidgets.Output`` after each change, through the plotly renderer
+        that JupyterLab and Voila load once.
+
+        It keeps the figure API the panels and tests use: ``.data``, ``.layout``, ``update_layout``,
+        ``add_trace``, ``batch_update()``. Each change (or each ``batch_update`` block) triggers one
+        redraw; ``render_count`` counts them.
+        """
+
+        def __init__(self, data=None, layout=None, **kwargs):
+            widgets.Output.__init__(self)
+            self._hold_depth = 0
+            self._dirty = False
+            self._render_count = 0
+            BaseFigure.__init__(self, data=data, layout_plotly=layout, **kwargs)
+            self._render()
+
+        @property
+        def render_count(self) -> int:
+            return self._render_count
+
+        def _render(self):
+            if self._hold_depth:
+                self._dirty = True
+                return
+            self._dirty = False
+            self._render_count += 1
+            snapshot = go.Figure(self.to_dict())
+            with self:
+                clear_output(wait=True)
+                display(snapshot)
+
+        @contextmanager
+        def hold(self):
+            """Suppress redraws inside the block; redraw once at its end if anything changed."""
+            self._hold_depth += 1
+            try:
+                yield self
+            finally:
+                self._hold_depth -= 1
+                if self._hold_depth == 0 and self._dirty:
+                    self._render()
+
+        @contextmanager
+        def batch_update(self):
+            with self.hold(), BaseFigure.batch_update(self):
+                yield
+
+        # BaseFigure calls these after every change (FigureWidget sends them to the browser).
+        def _send_relayout_msg(self, *args, **kwargs):
+            self._render()
+
+        def _send_restyle_msg(self, *args, **kwargs):
+            self._render()
+
+        def _send_addTraces_msg(self, *args, **kwargs):
+            self._render()
+
+        def _send_deleteTraces_msg(self, *args, **kwargs):
+            self._render()
+
+        def _send_moveTraces_msg(self, *args, **kwargs):
+            self._render()
+
+        def _send_update_msg(self, *args, **kwargs):
+            self._render()
+
+        def _send_animate_msg(self, *args, **kwargs):
+            self._render()
+
+        # Displayed as the widget, not as a static plotly figure.
+        def _repr_mimebundle_(self, **kwargs):
+            return widgets.Output._repr_mimebundle_(self, **kwargs)
+
+        def _ipython_display_(self):
+            display(widgets.VBox([self]))
+
+        def _repr_html_(self):
+            return None
+
+        def to_figure(self):
+            """A plain ``go.Figure`` copy (for saving or embedding in a report)."""
+            return go.Figure(self.to_dict())
+
+    _LIVE_FIGURE = LiveFigure
+    return LiveFigure
+
+
+_LIVE_FIGURE = None
+
+
+def figure_widget(figure):
+    """Wrap a ``go.Figure`` in a :class:`LiveFigure` (a figure that is also a widget).
+
+    The layout travels with the constructor (Voila drops layout edits made before a view exists).
+    """
+    return _live_figure_class()(data=figure.data, layout=figure.layout)
 
 
 def replace_figure(target, source) -> None:
-    """Update a FigureWidget in place from a freshly built ``go.Figure`` (one message to the browser).
+    """Update a panel figure in place from a freshly built ``go.Figure`` (one redraw).
 
     When the number and types of traces match, their data are updated trace by trace;
     otherwise the traces are replaced.
     """
-    with target.batch_update():
+    hold = target.hold() if hasattr(target, "hold") else contextmanager(lambda: (yield))()
+    with hold, target.batch_update():
         same_shape = len(target.data) == len(source.data) and all(
             a.type == b.type for a, b in zip(target.data, source.data)
         )

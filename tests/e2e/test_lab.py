@@ -62,16 +62,17 @@ def run_notebook(page, lab_server, relative_path: str, *, timeout: float) -> flo
 
 
 def write_canary(figures: int) -> str:
-    """A one-cell notebook: an IntSlider that rescales the line of ``figures`` FigureWidgets."""
+    """A one-cell notebook: an IntSlider that rescales the line of ``figures`` compresslab panel figures."""
     SCRATCH.mkdir(parents=True, exist_ok=True)
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.cells = [
         nbformat.v4.new_code_cell(
             "import ipywidgets as widgets\nimport plotly.graph_objects as go\n"
+            "from compresslab.widgets._base import figure_widget\n"
             "slider = widgets.IntSlider(value=3, min=1, max=8, description='bits')\n"
-            "figures = [go.FigureWidget(data=[go.Scatter(x=list(range(8)), y=[3 * i for i in range(8)])],\n"
-            f"                           layout=go.Layout(title='canary', height=250)) for _ in range({figures})]\n"
+            "figures = [figure_widget(go.Figure(data=[go.Scatter(x=list(range(8)), y=[3 * i for i in range(8)])],\n"
+            f"                           layout=go.Layout(title='canary', height=250))) for _ in range({figures})]\n"
             "def redraw(change):\n"
             "    for figure in figures:\n"
             "        figure.data[0].y = [change['new'] * i for i in range(8)]\n"
@@ -87,8 +88,9 @@ def write_canary(figures: int) -> str:
 def test_harness_canary_slider_moves_chart(page, lab_server, figures):
     """The harness tells a live slider from a dead one: y = bits * x must follow the slider.
 
-    Three FigureWidgets in one output (as in every compresslab panel) is the case that breaks on a
-    busy machine: anywidget gives each model 2 s to import plotly's 5 MB widget bundle.
+    Three figures in one output, as in every compresslab panel. (With plotly FigureWidgets this broke
+    on a busy machine: anywidget gives each model 2 s to import plotly's 5 MB widget bundle; the panels
+    use compresslab's LiveFigure, which redraws through the plotly renderer instead.)
     """
     run_notebook(page, lab_server, write_canary(figures), timeout=180)
     check_real_charts(page, "canary", minimum=figures)
@@ -139,8 +141,8 @@ def test_panel_notebook_runs_and_slider_moves_chart(page, lab_server, path, labe
     charts = check_real_charts(page, path, minimum=3)
     empty = panel.evaluate("""el => Array.from(el.querySelectorAll('.js-plotly-plot'))
         .filter(plot => !(plot.data || []).length).length""")
-    assert not empty, (f"{path}: {empty} of the panel's charts drew no trace (its plotly FigureWidgets did "
-                       "not initialize in the browser)")
+    assert not empty, (f"{path}: {empty} of the panel's charts drew no trace (its figures did "
+                       "not render in the browser)")
     move = move_slider_and_check(page, label, key, times=presses)
     assert move["from"] != move["to"], move
     check_clean_page(page, f"{path} after moving {label}")

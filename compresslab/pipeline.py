@@ -835,6 +835,7 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
     # Binary search for the highest sparsity level that stays within budget after fine-tuning.
     low, high = 0, len(levels) - 1
     best_pruned, best_level, prefix = None, None, []
+    tried: dict = {}  # capped sparsities -> outcome: levels the caps make identical are not run twice
     while low <= high:
         middle = (low + high) // 2
         level = levels[middle]
@@ -842,10 +843,16 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
         if not any(value > 0 for value in sparsities.values()):
             low = middle + 1
             continue
-        outcome = search.trial(model, [{"step": "prune", "sparsities": sparsities, "epochs": epochs,
-                                        "schedule": "oneshot"}], f"prune {100 * level:.0f}% capped per layer")
+        signature = tuple(sorted(sparsities.items()))
+        outcome = tried.get(signature)
         if outcome is None:
-            return
+            outcome = search.trial(model, [{"step": "prune", "sparsities": sparsities, "epochs": epochs,
+                                            "schedule": "oneshot"}], f"prune {100 * level:.0f}% capped per layer")
+            if outcome is None:
+                return
+            tried[signature] = outcome
+        else:
+            search.note(f"prune {100 * level:.0f}%: the per-layer caps give the same model as a trial already run")
         result, ok = outcome
         if ok:
             best_pruned, best_level, prefix = result.model, level, result.steps

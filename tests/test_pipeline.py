@@ -125,23 +125,19 @@ def test_deep_compression_keeps_zeros_and_shares_weights(deep_compressed, traine
     assert result.final.accuracy_backend == "keras"
 
 
-def test_pruning_then_int8_tflite(trained_student, small_digits):
+def test_pruning_then_int8_tflite_with_progress(trained_student, small_digits):
     recipe = [{"step": "prune", "sparsity": 0.5, "schedule": "oneshot"}, {"step": "quantize", "mode": "int8"},
               {"step": "export", "format": "tflite"}]
-    result = cl.run_pipeline(trained_student, small_digits, recipe, measure_input=False)
+    seen = []
+    result = cl.run_pipeline(trained_student, small_digits, recipe, measure_input=False,
+                             progress=lambda stage, total, record: seen.append((stage, total, record.name)))
+    assert [(stage, total) for stage, total, _ in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert "prune 50%" in seen[0][2] and "quantize int8" in seen[1][2]
     assert result.model is None and result.artifact is not None and result.blob is None
     assert [r.accuracy_backend for r in result.records] == ["keras", "litert", "litert"]
     assert result.records[0].sparsity == pytest.approx(0.5, abs=0.05)
     assert result.final.tflite_bytes < result.records[0].tflite_bytes / 2.5  # int8 is about 4x smaller
     assert result.final.accuracy > 0.5
-
-
-def test_progress_callable_sees_every_stage(trained_student, small_digits):
-    seen = []
-    cl.run_pipeline(trained_student, small_digits, [{"step": "quantize", "bits": 4}, {"step": "export"}],
-                    progress=lambda stage, total, record: seen.append((stage, total, record.name)))
-    assert [(s, t) for s, t, _ in seen] == [(0, 2), (1, 2), (2, 2)]
-    assert "quantize 4-bit" in seen[1][2]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,11 +173,21 @@ def test_autocompress_keeps_best_so_far_when_interrupted(trained_student, small_
             raise KeyboardInterrupt
 
     found = cl.autocompress(trained_student, small_digits, max_accuracy_drop=50.0, epochs=0,
-                            sparsities=(0.3, 0.5, 0.7), cluster_choices=(16,), on_trial=interrupt_on_second)
+                            sparsities=(0.3, 0.6), cluster_choices=(16,), on_trial=interrupt_on_second)
     assert found.interrupted and len(found.records) == 2
     # A 50-point budget accepts the first pruned variant: it is the best so far, not the input.
     assert found.best_record is not found.baseline and found.best_record in found.records
     assert any("interrupted" in note for note in found.notes)
+
+
+def test_autocompress_does_not_rerun_levels_the_caps_make_identical(trained_student, small_digits, monkeypatch):
+    caps = {"conv1": 0.5, "conv2": 0.5, "dense1": 0.5, "logits": 0.0}
+    monkeypatch.setattr(pipeline, "_layer_caps", lambda *args: caps)
+    found = cl.autocompress(trained_student, small_digits, max_accuracy_drop=50.0, epochs=0,
+                            sparsities=(0.5, 0.8, 0.9), cluster_choices=(16,))
+    prune_trials = [r for r in found.records if r.spec["recipe"][-1]["step"] == "prune"]
+    assert len(prune_trials) == 1  # 0.8 and 0.9 capped to 0.5 are the 0.5 trial
+    assert sum("same model as a trial already run" in note for note in found.notes) == 1
 
 
 def test_autocompress_rejects_bad_arguments(trained_student, small_digits):
@@ -208,7 +214,7 @@ def test_expand_grid():
 
 def test_sweep_logs_each_configuration_and_rerun_skips(trained_student, small_digits, tmp_path, monkeypatch):
     log = tmp_path / "sweep.jsonl"
-    grid = {"steps": ["prune", "export"], "prune.sparsity": [0.5, 0.8], "prune.schedule": "oneshot"}
+    grid = {"steps": ["prune"], "prune.sparsity": [0.5, 0.8], "prune.schedule": "oneshot"}
     with ThreadPoolExecutor(max_workers=2) as executor:
         records = cl.sweep(trained_student, small_digits, grid, log, executor=executor)
     assert [r.name for r in records] == ["prune.sparsity=0.5", "prune.sparsity=0.8"]
@@ -229,10 +235,11 @@ def test_sweep_logs_each_configuration_and_rerun_skips(trained_student, small_di
 
 def test_sweep_default_process_pool(trained_student, small_digits, tmp_path):
     log = tmp_path / "pool.jsonl"
-    grid = [[{"step": "quantize", "bits": 4}, {"step": "export"}], [{"step": "quantize", "mode": "dynamic"}]]
+    grid = [[{"step": "quantize", "mode": "dynamic"}]]
     records = cl.sweep(trained_student, small_digits, grid, log, max_workers=1)  # one spawned process
-    assert len(records) == 2 and len(ExperimentLog(log)) == 2
-    assert records[1].accuracy_backend == "litert" and records[0].extra["compressed_bytes"] > 0
+    assert len(records) == 1 and len(ExperimentLog(log)) == 1
+    assert records[0].accuracy_backend == "litert" and records[0].accuracy > 0.5
+    assert records[0].extra["stages"][0]["name"].startswith("quantize #1")
 
 
 def test_sweep_validates_every_configuration_first(trained_student, small_digits, tmp_path):

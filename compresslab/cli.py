@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -157,15 +156,13 @@ def _sweep(args) -> int:
 
 
 def app_command(notebook=None, port=None, no_browser=False) -> list[str]:
-    """The Voila command that serves the classroom app (``--allow-root`` when running as root)."""
+    """The Voila command that serves the classroom app (Voila has no ``--allow-root``: it runs as root as is)."""
     path = Path(notebook) if notebook else Path(__file__).resolve().parents[1] / "notebooks" / "app.ipynb"
     if not path.is_file():
         raise CommandError(f"{path} does not exist; the app notebook ships with a source checkout of compresslab "
                            "(or pass --notebook)")
     voila = shutil.which("voila", path=str(Path(sys.executable).parent)) or shutil.which("voila")
     command = [voila] if voila else [sys.executable, "-m", "voila"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
     if port is not None:
         command.append(f"--port={int(port)}")
     if no_browser:

@@ -194,7 +194,12 @@ def fig_quantized_size_vs_accuracy(frame, *, size: str = "tflite_bytes",
                 marker=dict(size=11, color=TECHNIQUE_COLORS.get(str(technique), "#546e7a"))))
     label = {"tflite_bytes": "TFLite file (KB)", "gzip_bytes": "gzip'd TFLite file (KB)",
              "dense_float32_bytes": "dense float32 weights (KB)"}[size]
-    return go.Figure(data=traces, layout=base_layout(title, label, "test accuracy (%)"))
+    layout = base_layout(title, label, "test accuracy (%)")
+    if not traces:  # say what fills the chart rather than showing a blank frame
+        traces = [go.Scatter(x=[], y=[], mode="markers", name="no files yet", showlegend=False)]
+        layout["annotations"] = [dict(text="No deployable file measured yet: press a PTQ or QAT button",
+                                      showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)]
+    return go.Figure(data=traces, layout=layout)
 
 
 def fig_quantization_sensitivity(frame, *, title: str = "Accuracy drop when one layer is quantized") -> go.Figure:

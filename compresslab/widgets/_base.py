@@ -251,4 +251,25 @@ def replace_figure(target, source) -> None:
             target.data = []
             for trace in source.data:
                 target.add_trace(trace)
-        target.layout.update(source.layout.to_plotly_json(), overwrite=True)
+        target.layout = source.layout  # whole layout: keys absent in the new figure must go too
+
+
+def update_traces(figure, traces: list[dict], title: str | None = None) -> None:
+    """Update a panel figure's traces in place from plain trace dicts (one redraw).
+
+    Building a ``go.Figure`` per slider move costs more than the model evaluation (plotly
+    validates and deep-copies the layout template), so the hot paths hand over trace dicts:
+    when the trace count and types match, each trace is updated key by key; otherwise the
+    traces are replaced. The layout is untouched except for the title.
+    """
+    with figure.batch_update():
+        same_shape = len(figure.data) == len(traces) and all(
+            old.type == new.get("type", "scatter") for old, new in zip(figure.data, traces))
+        if same_shape:
+            for old, new in zip(figure.data, traces):
+                old.update({key: value for key, value in new.items() if key != "type"})
+        else:
+            figure.data = []
+            figure.add_traces([dict(trace) for trace in traces])
+        if title is not None and figure.layout.title.text != title:
+            figure.layout.title.text = title

@@ -29,23 +29,7 @@ from .. import prune
 from ..models import accuracy as keras_accuracy
 from ..plots import pruning as plots
 from ._base import Panel, figure_widget, replace_figure
-
-
-def assign_traces(figure, traces: list[dict], *, title: str | None = None) -> None:
-    """Update a FigureWidget's traces in place from plain dicts (one message to the browser).
-
-    When the number or types of traces differ, the traces are replaced instead.
-    """
-    with figure.batch_update():
-        if len(figure.data) == len(traces) and all(t.type == d["type"] for t, d in zip(figure.data, traces)):
-            for trace, values in zip(figure.data, traces):
-                trace.update({k: v for k, v in values.items() if k != "type"})
-        else:
-            figure.data = []
-            for values in traces:
-                figure.add_trace(dict(values))
-        if title is not None:
-            figure.layout.title.text = title
+from ._base import update_traces as assign_traces
 
 ALL_LAYERS = "all layers"
 

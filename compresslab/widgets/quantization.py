@@ -32,7 +32,7 @@ from ..plots.quantization import (
     quantization_levels_traces,
 )
 from ..records import to_frame
-from ._base import Panel, figure_widget, replace_figure
+from ._base import Panel, figure_widget, replace_figure, update_traces
 
 ALL_LAYERS = "__all__"
 
@@ -320,27 +320,6 @@ class QuantizationLab(Panel):
         path = self.artifacts[name].save(Path(text).expanduser())
         self.set_status(f"wrote {path} ({path.stat().st_size:,} bytes)")
         return path
-
-
-def update_traces(target, traces: list[dict], title: str | None = None) -> None:
-    """Update a FigureWidget's traces in place from plain trace dicts (one message to the browser).
-
-    Building a ``go.Figure`` per slider move costs more than the model evaluation (plotly
-    validates and deep-copies the layout template), so the hot path hands over trace dicts:
-    when the trace count and types match, each trace is updated key by key; otherwise the
-    traces are replaced. The layout is untouched except for the title.
-    """
-    with target.batch_update():
-        same_shape = len(target.data) == len(traces) and all(
-            old.type == new.get("type", "scatter") for old, new in zip(target.data, traces))
-        if same_shape:
-            for old, new in zip(target.data, traces):
-                old.update({key: value for key, value in new.items() if key != "type"})
-        else:
-            target.data = []
-            target.add_traces(traces)
-        if title is not None and target.layout.title.text != title:
-            target.layout.title.text = title
 
 
 __all__ = ["QuantizationLab", "update_traces"]

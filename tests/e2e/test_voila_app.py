@@ -48,7 +48,8 @@ def test_voila_app_tabs_sliders_and_compare(page, voila_server):
     assert "There was an error when executing cell" not in body, body[:3000]
     check_clean_page(page, "Voila app on load")
     # Code-free: Voila strips the sources, so no editor or input area may be on the page.
-    assert page.locator(".jp-InputArea, .CodeMirror, .cm-editor").count() == 0, "the app shows code"
+    assert page.locator(".jp-CodeCell .jp-InputArea, .CodeMirror, .cm-editor").count() == 0, \
+        "the app shows code"
     chosen = page.locator(".widget-dropdown select").first.evaluate("el => el.options[el.selectedIndex].text")
     assert chosen.startswith("digits"), chosen
     save_screenshot(page, ARTIFACTS / "voila_app.png", height=1500)

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import heapq
 import json
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ._io import atomic_write
 from ._keras import keras
 
 MAGIC = b"CLDC"
@@ -490,19 +489,7 @@ def write(model_or_blob, path) -> Path:
     A crash mid-write never leaves a half-written file at ``path``.
     """
     blob = model_or_blob if isinstance(model_or_blob, (bytes, bytearray)) else encode(model_or_blob)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(bytes(blob))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, bytes(blob))
 
 
 def read(path):

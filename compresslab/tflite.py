@@ -14,13 +14,13 @@ from __future__ import annotations
 import gzip
 import os
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ._io import atomic_write
 from ._keras import keras, quiet_native_stderr, tf
 
 CONVERSION_MODES = ("float32", "dynamic", "float16", "int8")
@@ -70,18 +70,7 @@ class TFLiteArtifact:
         path = Path(path)
         if path.suffix != ".tflite":
             path = path.with_suffix(path.suffix + ".tflite") if path.suffix else path.with_suffix(".tflite")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(self.content)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(path, self.content)
 
     @classmethod
     def load(cls, path: str | os.PathLike, **kwargs) -> TFLiteArtifact:

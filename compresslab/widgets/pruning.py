@@ -168,14 +168,7 @@ class PruningLab(Panel):
             [self.history, pd.DataFrame([{"sparsity": sparsity, "accuracy": accuracy, "series": series}])],
             ignore_index=True,
         )
-        # Only trace data change on a move: assign it in place (building whole go.Figures with their
-        # template costs ~0.3 s each, more than the evaluation itself).
-        assign_traces(self.figures["accuracy"], self._accuracy_traces((sparsity, accuracy)))
-        target = spec.sparsity if spec.method == "magnitude" else None
-        assign_traces(self.figures["layer_sparsity"], plots.layer_sparsity_traces(bench.layer_sparsities(), target))
-        traces, title = self._histogram_traces(spec, masks)
-        assign_traces(self.figures["histogram"], traces, title=title)
-        assign_traces(self.figures["sizes"], plots.size_traces(self._sizes_frame(sizes)))
+        # The numbers first: each chart redraw takes a moment in the browser, the summary should not lag.
         if spec.method == "threshold":
             rule = f"zero |w| &lt; {spec.threshold:.4f}"
         else:
@@ -186,6 +179,14 @@ class PruningLab(Panel):
             f"{sizes['weights_gzip_bytes'] / 1000:,.0f} kB, bitmask+values {sizes['bitmask_bytes'] / 1000:,.0f} kB, "
             f"dense {sizes['dense_float32_bytes'] / 1000:,.0f} kB."
         )
+        # Only trace data change on a move: assign it in place (building whole go.Figures with their
+        # template costs ~0.3 s each, more than the evaluation itself).
+        assign_traces(self.figures["accuracy"], self._accuracy_traces((sparsity, accuracy)))
+        target = spec.sparsity if spec.method == "magnitude" else None
+        assign_traces(self.figures["layer_sparsity"], plots.layer_sparsity_traces(bench.layer_sparsities(), target))
+        traces, title = self._histogram_traces(spec, masks)
+        assign_traces(self.figures["histogram"], traces, title=title)
+        assign_traces(self.figures["sizes"], plots.size_traces(self._sizes_frame(sizes)))
         self.last_update_seconds = time.perf_counter() - started
 
     def update_schedule(self) -> None:

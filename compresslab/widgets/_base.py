@@ -182,28 +182,6 @@ def _live_figure_class():
             with self.hold(), BaseFigure.batch_update(self):
                 yield
 
-        # BaseFigure calls these after every change (FigureWidget sends them to the browser).
-        def _send_relayout_msg(self, *args, **kwargs):
-            self._render()
-
-        def _send_restyle_msg(self, *args, **kwargs):
-            self._render()
-
-        def _send_addTraces_msg(self, *args, **kwargs):
-            self._render()
-
-        def _send_deleteTraces_msg(self, *args, **kwargs):
-            self._render()
-
-        def _send_moveTraces_msg(self, *args, **kwargs):
-            self._render()
-
-        def _send_update_msg(self, *args, **kwargs):
-            self._render()
-
-        def _send_animate_msg(self, *args, **kwargs):
-            self._render()
-
         # Displayed as the widget, not as a static plotly figure.
         def _repr_mimebundle_(self, **kwargs):
             return widgets.Output._repr_mimebundle_(self, **kwargs)
@@ -217,6 +195,12 @@ def _live_figure_class():
         def to_figure(self):
             """A plain ``go.Figure`` copy (for saving or embedding in a report)."""
             return go.Figure(self.to_dict())
+
+    # BaseFigure calls these hooks after every change (FigureWidget sends them to the browser);
+    # a LiveFigure redraws instead.
+    for hook in ("_send_relayout_msg", "_send_restyle_msg", "_send_addTraces_msg", "_send_deleteTraces_msg",
+                 "_send_moveTraces_msg", "_send_update_msg", "_send_animate_msg"):
+        setattr(LiveFigure, hook, lambda self, *args, **kwargs: self._render())
 
     _LIVE_FIGURE = LiveFigure
     return LiveFigure

@@ -44,6 +44,7 @@ from .data import Dataset
 from .measure import measure
 from .models import check_model_fits, clone, compile_for_classification, set_seed, train
 from .records import ExperimentLog, Record
+from .sizes import deployable_bytes
 from .tflite import CONVERSION_MODES, TFLiteArtifact, convert
 
 STEPS = ("distill", "prune", "cluster", "quantize", "export")
@@ -744,9 +745,7 @@ class AutocompressResult:
         return to_frame([self.baseline, *self.records])
 
 
-def _size_of(record: Record) -> float:
-    sizes = [s for s in (record.extra.get("compressed_bytes"), record.gzip_bytes, record.tflite_bytes) if s]
-    return float(min(sizes)) if sizes else math.inf
+_size_of = deployable_bytes  # kept for old callers; use compresslab.sizes.deployable_bytes
 
 
 class _Search:

@@ -75,7 +75,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def report_frame(records):
     """The DataFrame a report shows: :func:`to_frame` plus the smallest file and its ratio."""
-    from .plots.tradeoff import size_column
+    from .sizes import size_column
 
     frame = to_frame(records)
     sizes, sources = size_column(frame, "smallest")

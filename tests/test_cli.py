@@ -64,9 +64,9 @@ def test_sweep_command_runs_a_grid_and_writes_a_report(tmp_path, capsys, trained
 
     from compresslab import pipeline
 
-    real = pipeline._run_configurations
+    real = pipeline.grid._run_configurations
     # Threads instead of processes keep this test fast; the process pool is tested in test_pipeline.
-    monkeypatch.setattr(pipeline, "_run_configurations",
+    monkeypatch.setattr(pipeline.grid, "_run_configurations",
                         lambda *a, **k: real(*a, **{**k, "executor": ThreadPoolExecutor(1)}))
     assert cli.main(["sweep", str(config)]) == 0
     out = capsys.readouterr().out

@@ -11,6 +11,7 @@ import pytest
 import compresslab as cl
 from compresslab import codec, pipeline
 from compresslab.records import ExperimentLog
+from compresslab.sizes import deployable_bytes
 
 
 def _kernels(model):
@@ -25,7 +26,7 @@ def test_every_problem_is_listed_before_any_work(trained_student, small_digits, 
     def never(*args, **kwargs):
         raise AssertionError("a step ran although the recipe is invalid")
 
-    monkeypatch.setattr(pipeline, "_RUNNERS", {name: never for name in pipeline._RUNNERS})
+    monkeypatch.setattr(pipeline.runner, "_RUNNERS", {name: never for name in pipeline.runner._RUNNERS})
     recipe = [
         {"step": "prun", "sparsity": 0.5},
         {"step": "quantize", "mode": "int8"},
@@ -150,7 +151,7 @@ def test_autocompress_finds_a_smaller_model_within_budget(trained_student, small
                             sparsities=(0.5, 0.8), cluster_choices=(8, 16), max_trials=3)
     assert found.met and not found.interrupted
     assert found.best_record.accuracy >= found.baseline.accuracy - 0.02
-    assert pipeline._size_of(found.best_record) < pipeline._size_of(found.baseline)
+    assert deployable_bytes(found.best_record) < deployable_bytes(found.baseline)
     logged = ExperimentLog(log).records()
     assert len(logged) == 1 + len(found.records) and 2 <= len(found.records) <= 3
     assert all("meets_budget" in r.extra for r in found.records)
@@ -182,7 +183,7 @@ def test_autocompress_keeps_best_so_far_when_interrupted(trained_student, small_
 
 def test_autocompress_does_not_rerun_levels_the_caps_make_identical(trained_student, small_digits, monkeypatch):
     caps = {"conv1": 0.5, "conv2": 0.5, "dense1": 0.5, "logits": 0.0}
-    monkeypatch.setattr(pipeline, "_layer_caps", lambda *args: caps)
+    monkeypatch.setattr(pipeline.search, "_layer_caps", lambda *args: caps)
     found = cl.autocompress(trained_student, small_digits, max_accuracy_drop=50.0, epochs=0,
                             sparsities=(0.5, 0.8, 0.9), cluster_choices=(16,))
     prune_trials = [r for r in found.records if r.spec["recipe"][-1]["step"] == "prune"]
@@ -223,8 +224,8 @@ def test_sweep_logs_each_configuration_and_rerun_skips(trained_student, small_di
     assert records[0].extra["compressed_bytes"] > records[1].extra["compressed_bytes"]
 
     ran = []
-    real_task = pipeline._sweep_task
-    monkeypatch.setattr(pipeline, "_sweep_task", lambda task: ran.append(task["name"]) or real_task(task))
+    real_task = pipeline.grid._sweep_task
+    monkeypatch.setattr(pipeline.grid, "_sweep_task", lambda task: ran.append(task["name"]) or real_task(task))
     grid["prune.sparsity"] = [0.5, 0.8, 0.9]
     with ThreadPoolExecutor(max_workers=1) as executor:
         again = cl.sweep(trained_student, small_digits, grid, log, executor=executor)

@@ -1,0 +1,206 @@
+"""Sweeps: every configuration of a grid, run in parallel into an experiment log, resumable.
+
+Owns: :func:`expand_grid` and :func:`sweep`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..data import Dataset
+from ..records import ExperimentLog, Record
+from .recipe import TECHNIQUES, _parse, validate_recipe
+from .runner import _emit, run_pipeline
+
+
+def expand_grid(grid) -> list[tuple[str, list[dict]]]:
+    """Every configuration of a grid as ``(name, recipe)``.
+
+    A grid is either a list of recipes, or a dict: ``"steps"`` lists the step names in order and
+    ``"<step>.<parameter>"`` keys give a value or a LIST of values to sweep (the cartesian product
+    of all lists is taken; wrap a list-valued parameter such as ``layers`` in another list).
+
+    Example:
+        >>> expand_grid({"steps": ["prune", "quantize"], "prune.sparsity": [0.5, 0.8],
+        ...              "prune.epochs": 1, "quantize.mode": "int8"})[0][0]
+        'prune.sparsity=0.5'
+    """
+    if isinstance(grid, (list, tuple)):
+        configurations = []
+        for index, recipe in enumerate(grid):
+            steps, error = _parse(recipe)
+            if error:
+                raise ValueError(f"grid entry {index + 1}: {error}")
+            configurations.append((" + ".join(str(s.get("step")) if isinstance(s, dict) else "?" for s in steps)
+                                   + f" #{index + 1}", steps))
+        return configurations
+    if not isinstance(grid, dict) or "steps" not in grid:
+        raise ValueError("a grid is a list of recipes or a dict with 'steps' (step names in order) and "
+                         "'<step>.<parameter>' keys whose list values are swept")
+    names = grid["steps"]
+    if not isinstance(names, (list, tuple)) or not names:
+        raise ValueError("grid['steps'] must be a non-empty list of step names, e.g. ['prune', 'quantize']")
+    axes, fixed = {}, {}
+    for key, value in grid.items():
+        if key == "steps":
+            continue
+        step_name, _, parameter = str(key).partition(".")
+        if not parameter or step_name not in names:
+            raise ValueError(f"grid key {key!r} must be '<step>.<parameter>' with a step of {list(names)}")
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise ValueError(f"grid key {key!r} has an empty list of values")
+            axes[key] = list(value)
+        else:
+            fixed[key] = value
+    configurations = []
+    for combination in itertools.product(*axes.values()) if axes else [()]:
+        chosen = {**fixed, **dict(zip(axes, combination))}
+        steps = [{"step": step_name} for step_name in names]
+        for key, value in chosen.items():
+            step_name, _, parameter = key.partition(".")
+            steps[list(names).index(step_name)][parameter] = value
+        label = ", ".join(f"{key}={json.dumps(value)}" for key, value in zip(axes, combination)) or "configuration"
+        configurations.append((label, steps))
+    return configurations
+
+
+def _identity(name: str, steps: list[dict], dataset: str, seed: int) -> Record:
+    """The final record's identity fields (its key is known before the configuration runs)."""
+    technique = TECHNIQUES[steps[-1]["step"]]
+    return Record(name=name, technique=technique, spec={"recipe": steps, "stage": len(steps)},
+                  dataset=dataset, seed=seed)
+
+
+_WORKER_CACHE: dict = {}
+
+
+def _worker_inputs(model_path: str, data_path: str):
+    if model_path not in _WORKER_CACHE:
+        from ..modelio import load_model
+
+        _WORKER_CACHE[model_path] = load_model(model_path, verify=False)
+    if data_path not in _WORKER_CACHE:
+        with np.load(data_path, allow_pickle=False) as arrays:
+            _WORKER_CACHE[data_path] = Dataset(
+                arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+                [str(c) for c in arrays["class_names"]], name=str(arrays["name"]), source=str(arrays["source"]))
+    return _WORKER_CACHE[model_path], _WORKER_CACHE[data_path]
+
+
+def _sweep_task(task: dict) -> dict:
+    """Run one configuration (in a worker process or thread); returns the final record as a dict."""
+    model, data = _worker_inputs(task["model_path"], task["data_path"])
+    result = run_pipeline(model, data, task["steps"], name=task["name"], seed=task["seed"],
+                          measure_input=False, latency=task["latency"])
+    final = result.final
+    identity = _identity(task["name"], task["steps"], data.name, task["seed"])
+    final.name, final.technique, final.spec = identity.name, identity.technique, identity.spec
+    final.extra["stages"] = [{"name": r.name, "accuracy": r.accuracy,
+                              "compressed_bytes": r.extra.get("compressed_bytes"), "gzip_bytes": r.gzip_bytes}
+                             for r in result.records]
+    return final.to_dict()
+
+
+def sweep(model, data: Dataset, grid, log, *, executor=None, max_workers: int = 2, seed: int = 0,
+          latency: bool = False, progress: bool | Callable = False) -> list[Record]:
+    """Run every configuration of a grid into an experiment log; a rerun skips what the log holds.
+
+    Each configuration is a recipe run from ``model`` by :func:`run_pipeline`; its final stage
+    becomes one logged Record named after the swept values. Configurations run in parallel on
+    ``executor`` (any ``concurrent.futures.Executor``; by default a process pool of
+    ``max_workers`` spawned processes). Workers receive the model and data as files written once
+    to a temporary folder (a process cannot share a TensorFlow model) and return records; only
+    this process writes the log, as each configuration finishes, so a killed sweep loses nothing
+    that finished and a rerun resumes (records are matched by :attr:`Record.key`).
+
+    Args:
+        model: a trained tf_keras model (not modified).
+        data: the data set.
+        grid: see :func:`expand_grid`.
+        log: an :class:`ExperimentLog` or path (required: it is what makes reruns resume).
+        executor: a ``concurrent.futures`` executor, or None for a process pool.
+        max_workers: processes of the default pool.
+        seed: training seed of every configuration.
+        latency: measure LiteRT latency too.
+        progress: True to print a line per finished configuration, or ``callable(done, total, record)``.
+
+    Returns:
+        The Records of every configuration of the grid, in grid order (from the log when skipped).
+
+    Raises:
+        ValueError: a bad grid or any configuration's recipe problems (all listed), before any work.
+
+    Example:
+        >>> sweep(model, data, {"steps": ["prune"], "prune.sparsity": [0.5, 0.8, 0.9]}, "runs/prune.jsonl")
+    """
+    if log is None:
+        raise ValueError("sweep needs a log (an ExperimentLog or a .jsonl path): it is where results land and "
+                         "what lets a rerun skip finished configurations")
+    log = ExperimentLog(log) if isinstance(log, (str, os.PathLike)) else log
+    configurations = expand_grid(grid)
+    problems, prepared = [], []
+    for label, steps in configurations:
+        try:
+            prepared.append((label, validate_recipe(steps, model, data)))
+        except ValueError as error:
+            problems.append(f"configuration {label!r}: {error}")
+    if problems:
+        raise ValueError(f"the grid has {len(problems)} configuration(s) with problems; nothing was run:\n"
+                         + "\n".join(problems))
+    existing = {record.key: record for record in log.records()}
+    keys = [_identity(label, steps, data.name, seed).key for label, steps in prepared]
+    todo = [(label, steps, key) for (label, steps), key in zip(prepared, keys) if key not in existing]
+    finished: dict[str, Record] = {}
+    if todo:
+        finished = _run_configurations(model, data, todo, log, executor=executor, max_workers=max_workers,
+                                       seed=seed, latency=latency, progress=progress, total=len(prepared),
+                                       already=len(prepared) - len(todo))
+    return [existing.get(key) or finished[key] for key in keys if key in existing or key in finished]
+
+
+def _run_configurations(model, data, todo, log, *, executor, max_workers, seed, latency, progress, total, already):
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from ..modelio import save_model
+
+    finished: dict[str, Record] = {}
+    with tempfile.TemporaryDirectory(prefix="compresslab-sweep-") as folder:
+        model_path = str(Path(folder) / "model.keras")
+        data_path = str(Path(folder) / "data.npz")
+        save_model(model, model_path)
+        np.savez(data_path, x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test,
+                 class_names=np.array(data.class_names), name=np.array(data.name), source=np.array(data.source))
+        owned = executor is None
+        if owned:
+            import multiprocessing
+
+            # "spawn": TensorFlow is not safe to fork once initialised.
+            executor = ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            futures = {
+                executor.submit(_sweep_task, {"model_path": model_path, "data_path": data_path, "steps": steps,
+                                              "name": label, "seed": seed, "latency": latency}): key
+                for label, steps, key in todo
+            }
+            done = already
+            for future in as_completed(futures):
+                record = Record.from_dict(future.result())
+                log.append(record)
+                finished[futures[future]] = record
+                done += 1
+                if callable(progress):
+                    progress(done, total, record)
+                else:
+                    _emit(progress, f"sweep [{done}/{total}] {record.name}: {100 * record.accuracy:.2f}%")
+        finally:
+            if owned:
+                executor.shutdown(wait=True, cancel_futures=True)
+    return finished

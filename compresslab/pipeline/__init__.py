@@ -41,7 +41,8 @@ from .recipe import (
 )
 from .runner import PipelineResult, run_pipeline
 from .search import AutocompressResult, autocompress
+from .specs import ClusterStep, DistillStep, ExportStep, PruneStep, QuantizeStep, StepSpec
 
 __all__ = ["run_pipeline", "validate_recipe", "deep_compression_recipe", "describe_step", "PipelineResult",
            "autocompress", "AutocompressResult", "sweep", "expand_grid", "STEPS", "RECIPES", "STEP_PARAMETERS",
-           "TECHNIQUES", "PTQ_MODES", "PRUNE_SCHEDULES", "EXPORT_FORMATS", "OBJECTIVES"]
+           "TECHNIQUES", "StepSpec", "PruneStep", "ClusterStep", "QuantizeStep", "DistillStep", "ExportStep", "PTQ_MODES", "PRUNE_SCHEDULES", "EXPORT_FORMATS", "OBJECTIVES"]

@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -93,6 +94,23 @@ def _worker_inputs(model_path: str, data_path: str):
                 arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
                 [str(c) for c in arrays["class_names"]], name=str(arrays["name"]), source=str(arrays["source"]))
     return _WORKER_CACHE[model_path], _WORKER_CACHE[data_path]
+
+
+def _die_with_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Worker initializer: end this worker as soon as the sweep's process is gone.
+
+    A SIGKILLed parent cannot shut its pool down, and each orphaned worker holds a TensorFlow
+    runtime (~1 GB) and keeps multiprocessing's resource tracker alive. A daemon thread polls the
+    parent's pid (reparenting changes ``os.getppid()``) and exits the worker at once.
+    """
+    import threading
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="compresslab-parent-watch", daemon=True).start()
 
 
 def _sweep_task(task: dict) -> dict:
@@ -183,7 +201,8 @@ def _run_configurations(model, data, todo, log, *, executor, max_workers, seed, 
             import multiprocessing
 
             # "spawn": TensorFlow is not safe to fork once initialised.
-            executor = ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("spawn"))
+            executor = ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_die_with_parent, initargs=(os.getpid(),))
         try:
             futures = {
                 executor.submit(_sweep_task, {"model_path": model_path, "data_path": data_path, "steps": steps,

@@ -145,3 +145,15 @@ def test_class_board_refuses_what_is_not_a_measured_record(url):
         studies.submit("nope", cl.Record(name="x", accuracy=0.1), student="a", storage=url)
     assert studies.submit("c2", cl.Record(name="x", accuracy=0.1), storage=url) == 1  # anonymous id
     assert studies.class_records("c2", url)[0].extra["student"].startswith("anon-")
+
+
+def test_experiment_logs_move_into_and_out_of_studies(tmp_path, url):
+    log = cl.ExperimentLog(tmp_path / "mine.jsonl")
+    log.extend([cl.Record(name=f"v{i}", technique="prune", accuracy=0.9 - i / 100, gzip_bytes=1000 - i)
+                for i in range(3)])
+    assert studies.import_log(log, "imported", student="Li", storage=url) == 3
+    assert studies.import_log(tmp_path / "mine.jsonl", "imported", student="Li", storage=url) == 0  # idempotent
+    back = studies.export_log("imported", tmp_path / "back.jsonl", storage=url)
+    assert sorted(r.name for r in back.records()) == ["v0", "v1", "v2"]
+    studies.export_log("imported", tmp_path / "back.jsonl", storage=url)
+    assert len(back) == 3  # exporting twice appends nothing new

@@ -17,6 +17,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import math
+import os
 import socket
 from collections.abc import Iterable
 
@@ -111,4 +112,31 @@ def class_records(name: str, storage=None) -> list[Record]:
     return study_records(study)
 
 
-__all__ = ["create_class", "submit", "class_records", "anonymous_id"]
+def import_log(log, name: str, *, student: str | None = None, storage=None) -> int:
+    """Copy an ExperimentLog's records (or a ``.jsonl`` path's) into a class study; returns how many were new.
+
+    The study is created when it does not exist. Running it twice adds nothing the second time.
+    """
+    from ..records import ExperimentLog, load_records
+
+    records = load_records(ExperimentLog(log) if isinstance(log, (str, os.PathLike)) else log)
+    create_class(name, storage)
+    return submit(name, records, student=student, storage=storage)
+
+
+def export_log(study_or_name, path, *, storage=None):
+    """Append a study's records (any kind) to an ExperimentLog at ``path``, skipping those it holds.
+
+    Returns:
+        The :class:`~compresslab.records.ExperimentLog`.
+    """
+    from ..records import ExperimentLog
+
+    study = load_study(study_or_name, storage) if isinstance(study_or_name, str) else study_or_name
+    log = ExperimentLog(path)
+    present = log.keys()
+    log.extend(record for record in study_records(study) if record.key not in present)
+    return log
+
+
+__all__ = ["create_class", "submit", "class_records", "anonymous_id", "import_log", "export_log"]

@@ -71,20 +71,22 @@ def main() -> None:
     model = cl.baseline("seed_cnn", data, epochs=4, seed=0, progress=False)
     sparsities = [0.2, 0.4, 0.6, 0.8] if args.quick else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
     grid = {"steps": ["prune"], "prune.sparsity": sparsities, "prune.schedule": "oneshot", "prune.epochs": 1,
-            "prune.structure": ["unstructured", "2:4"] if not args.quick else "unstructured"}
+            "prune.scope": ["layer", "global"] if not args.quick else "layer"}
     configurations = len(cl.pipeline.expand_grid(grid))
     load_before = os.getloadavg()
     folder = tempfile.mkdtemp(prefix="compresslab-bench-")
+    pg_folder = tempfile.mkdtemp(prefix="compresslab-bench-pg-")  # its own: the postgres user must own it
     results = {}
     try:
-        backends = {"sqlite": f"sqlite:///{Path(folder) / 'studies.db'}", "postgresql": start_postgres(folder + "/pg")}
+        backends = {"sqlite": f"sqlite:///{Path(folder) / 'studies.db'}", "postgresql": start_postgres(pg_folder)}
         for backend, url in backends.items():
             for workers in (1, 2):
                 log(f"{backend}: {configurations} configurations with {workers} worker(s)")
                 results[f"{backend}_{workers}"] = run(url, f"bench-{workers}", model, data, grid, workers)
     finally:
-        subprocess.run(["bash", str(REPO / "scripts" / "postgres.sh"), "stop", folder + "/pg"], capture_output=True)
+        subprocess.run(["bash", str(REPO / "scripts" / "postgres.sh"), "stop", pg_folder], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(pg_folder, ignore_errors=True)
     summary = {}
     for backend in ("sqlite", "postgresql"):
         one, two = results[f"{backend}_1"], results[f"{backend}_2"]

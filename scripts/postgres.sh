@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the tests and benchmarks of compresslab's shared studies.
 #   scripts/postgres.sh install          install Debian's postgresql when its binaries are missing (root)
-#   scripts/postgres.sh start DIR PORT   initdb in DIR (owned by the postgres user) and start on 127.0.0.1:PORT
+#   scripts/postgres.sh start DIR PORT   initdb in DIR and start on 127.0.0.1:PORT (as root, DIR is given to the
+#                                        postgres user, so its parent folders must be open to that user)
 #   scripts/postgres.sh stop DIR         stop the server started in DIR
 # The server trusts local connections, listens on loopback only, and lives in DIR: delete DIR to forget it.
 set -euo pipefail

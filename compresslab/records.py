@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import locked
+
 
 def _plain(value):
     """Make numpy scalars and arrays JSON-friendly."""
@@ -39,6 +41,82 @@ def _plain(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Field groups of a Record, by the check they need (see _check_record).
+_TEXTS = ("technique", "dataset", "accuracy_backend", "timestamp")
+_COUNTS = ("params", "nonzero_params", "dense_float32_bytes", "tflite_bytes", "gzip_bytes")
+_AMOUNTS = ("entropy_bytes", "latency_ms")
+
+
+def _record_error(name: str, value, allowed: str) -> ValueError:
+    return ValueError(f"Record.{name} is {_short(value)}; {allowed}")
+
+
+def _as_int(name: str, value, low: int | None):
+    """``value`` as a plain int (numpy integers accepted), or the field's error."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise _record_error(name, value, "it must be a whole number" + (f" >= {low}" if low is not None else "")
+                            + " or None")
+    value = int(value)
+    if low is not None and value < low:
+        raise _record_error(name, value, f"it must be a whole number >= {low} or None")
+    return value
+
+
+def _as_float(name: str, value, low: float, high: float | None = None):
+    """``value`` as a plain finite float in [low, high], or the field's error."""
+    if value is None:
+        return None
+    allowed = f"it must be a finite number in [{low:g}, {'inf' if high is None else f'{high:g}'}] or None"
+    if high == 1.0 and low == 0.0:
+        allowed = "it must be a fraction in [0, 1] or None"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise _record_error(name, value, allowed)
+    number = float(value)
+    if not math.isfinite(number) or number < low or (high is not None and number > high):
+        raise _record_error(name, value, allowed)
+    return number
+
+
+def _as_mapping(name: str, value) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise _record_error(name, value, "it must be a dict with string keys")
+    return value
+
+
+def _check_record(record: Record) -> None:
+    """Type- and range-check every field of ``record`` in place (numpy scalars become plain numbers).
+
+    Raises:
+        ValueError: ``Record.<field> is <value>; <what is allowed>``.
+    """
+    if not isinstance(record.name, str) or not record.name:
+        raise _record_error("name", record.name, "it must be a non-empty string")
+    for name in _TEXTS:
+        if not isinstance(getattr(record, name), str):
+            raise _record_error(name, getattr(record, name), "it must be a string")
+    for name in _COUNTS:
+        setattr(record, name, _as_int(name, getattr(record, name), 0))
+    record.latency_threads = _as_int("latency_threads", record.latency_threads, 1)
+    record.seed = _as_int("seed", record.seed, None)
+    record.accuracy = _as_float("accuracy", record.accuracy, 0.0, 1.0)
+    for name in _AMOUNTS:
+        setattr(record, name, _as_float(name, getattr(record, name), 0.0))
+    record.spec = _as_mapping("spec", record.spec)
+    record.extra = _as_mapping("extra", record.extra)
+    if record.params is not None and record.nonzero_params is not None and record.nonzero_params > record.params:
+        raise _record_error("nonzero_params", record.nonzero_params,
+                            f"it cannot exceed params ({record.params})")
 
 
 @dataclass
@@ -84,12 +162,7 @@ class Record:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"Record.name is {self.name!r}; it must be a non-empty string")
-        if self.accuracy is not None and not 0.0 <= float(self.accuracy) <= 1.0:
-            raise ValueError(f"Record.accuracy is {self.accuracy}; it must be a fraction in [0, 1]")
-        if self.spec is None:
-            self.spec = {}
+        _check_record(self)
 
     @property
     def sparsity(self) -> float | None:
@@ -112,10 +185,20 @@ class Record:
 
     @classmethod
     def from_dict(cls, payload: dict) -> Record:
+        """A record from its :meth:`to_dict` form, every field checked.
+
+        Raises:
+            ValueError: not a dict, an unknown or missing field, or a field of the wrong type
+                or out of range (the message names the field and the value).
+        """
+        if not isinstance(payload, dict):
+            raise ValueError(f"a Record is a JSON object (dict), got {type(payload).__name__} {_short(payload)}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(payload) - known)
         if unknown:
             raise ValueError(f"unknown Record fields {unknown}; known fields are {sorted(known)}")
+        if "name" not in payload:
+            raise ValueError("Record field 'name' is missing; every record needs a name")
         return cls(**payload)
 
 
@@ -172,33 +255,36 @@ class ExperimentLog:
             raise ValueError(f"{self.path} is a folder; an experiment log is a .jsonl file")
 
     def _read_lines(self) -> tuple[list[Record], bool]:
-        if not self.path.exists():
+        try:
+            handle = open(self.path, "rb")
+        except FileNotFoundError:
             return [], False
-        raw = self.path.read_bytes()
+        with handle, locked(handle, exclusive=False):  # no writer is mid-line while we read
+            raw = handle.read()
         if not raw:
             return [], False
         lines = raw.split(b"\n")
         torn = not raw.endswith(b"\n")
-        complete, tail = (lines[:-1], lines[-1]) if torn else (lines[:-1], b"")
+        complete, tail = lines[:-1], lines[-1]
         records = []
         for number, line in enumerate(complete, start=1):
             if not line.strip():
                 continue
             try:
-                records.append(Record.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as error:
+                records.append(_parse_line(line))
+            except ValueError as error:
                 raise ValueError(
                     f"{self.path}, line {number} is not a valid record ({error}); the log is corrupt "
                     "beyond a torn last line, so it was not read"
                 ) from None
         if torn and tail.strip():
             try:  # a final record written whole but without its newline is still a record
-                records.append(Record.from_dict(json.loads(tail)))
+                records.append(_parse_line(tail))
                 torn = False
-            except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError):
+            except ValueError:
                 warnings.warn(
-                    f"{self.path}: skipped a torn last line ({len(tail)} bytes), most likely a write "
-                    "cut short by a crash",
+                    f"{self.path}, line {len(lines)}: skipped a torn last line ({len(tail)} bytes), most "
+                    "likely a write cut short by a crash",
                     stacklevel=3,
                 )
         return records, torn
@@ -217,41 +303,38 @@ class ExperimentLog:
         """The :attr:`Record.key` of every record (to skip work a rerun has already done)."""
         return {record.key for record in self.records()}
 
-    def _repair_tail(self) -> None:
-        raw = self.path.read_bytes()
-        if not raw or raw.endswith(b"\n"):
+    def _repair_tail(self, handle) -> None:
+        """Move a torn last line aside. The caller holds the exclusive lock, so no other writer
+        is mid-line: an unterminated tail can only be left by a writer that died."""
+        tail, cut = _unterminated_tail(handle)
+        if cut is None:
             return
-        cut = raw.rfind(b"\n") + 1
-        tail = raw[cut:]
         try:
-            Record.from_dict(json.loads(tail))
-            with open(self.path, "ab") as handle:  # a whole record missing only its newline
-                handle.write(b"\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            _parse_line(tail)
+            handle.write(b"\n")  # a whole record missing only its newline
             return
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError):
+        except ValueError:
             pass
         with open(self.path.with_name(self.path.name + ".torn"), "ab") as aside:
             aside.write(tail + b"\n")
             aside.flush()
             os.fsync(aside.fileno())
-        with open(self.path, "r+b") as handle:
-            handle.truncate(cut)
-            handle.flush()
-            os.fsync(handle.fileno())
+        handle.truncate(cut)
         warnings.warn(f"{self.path}: moved a torn last line to {self.path.name}.torn before appending",
                       stacklevel=3)
 
     def append(self, record: Record) -> Record:
-        """Append one record durably (write, flush, fsync) and return it."""
+        """Append one record durably (write, flush, fsync) and return it.
+
+        Several processes may append to one log at once: each append holds an exclusive OS lock
+        on the log file while it repairs a torn tail and writes its line.
+        """
         if not isinstance(record, Record):
             raise ValueError(f"ExperimentLog.append takes a Record, got {type(record).__name__}")
-        line = json.dumps(record.to_dict(), sort_keys=True, allow_nan=False) + "\n"
+        line = (json.dumps(record.to_dict(), sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            self._repair_tail()
-        with open(self.path, "a", encoding="utf-8") as handle:
+        with open(self.path, "a+b") as handle, locked(handle):
+            self._repair_tail(handle)
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
@@ -263,6 +346,37 @@ class ExperimentLog:
 
     def __repr__(self) -> str:
         return f"ExperimentLog({str(self.path)!r})"
+
+
+def _parse_line(line: bytes) -> Record:
+    """One log line as a Record; every failure is a ValueError naming what is wrong."""
+    try:
+        payload = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"not JSON: {error}") from None
+    try:
+        return Record.from_dict(payload)
+    except TypeError as error:  # defensive: a signature mismatch the checks above missed
+        raise ValueError(str(error)) from None
+
+
+def _unterminated_tail(handle, chunk: int = 1 << 16) -> tuple[bytes, int | None]:
+    """The bytes after the file's last newline and where they start (None when it ends in one).
+
+    Reads backwards from the end, so an append costs the same whatever the log's length.
+    """
+    size = os.fstat(handle.fileno()).st_size
+    if size == 0 or os.pread(handle.fileno(), 1, size - 1) == b"\n":
+        return b"", None
+    end, tail = size, b""
+    while end > 0:
+        start = max(0, end - chunk)
+        block = os.pread(handle.fileno(), end - start, start) + tail
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            return block[newline + 1:], start + newline + 1
+        tail, end = block, start
+    return tail, 0
 
 
 def load_records(source) -> list[Record]:

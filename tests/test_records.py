@@ -89,11 +89,14 @@ def test_killed_writer_loses_no_finished_record(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     process = subprocess.Popen([sys.executable, "-c", script], env=env)
     deadline = time.time() + 120
+    finished = -1
     while time.time() < deadline:
-        if progress.exists() and progress.read_text().strip() and int(progress.read_text() or 0) >= 50:
+        # read once per look: the writer rewrites the file, so a second read may find it empty
+        text = progress.read_text().strip() if progress.exists() else ""
+        finished = max(finished, int(text) if text else -1)
+        if finished >= 50:
             break
         time.sleep(0.05)
-    finished = int(progress.read_text())
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert finished >= 50
@@ -103,3 +106,80 @@ def test_killed_writer_loses_no_finished_record(tmp_path):
     # every record whose append returned is there, in order, intact
     assert len(records) >= finished + 1
     assert [r.spec["i"] for r in records] == list(range(len(records)))
+
+
+def _log_with(tmp_path, *payloads):
+    path = tmp_path / "log.jsonl"
+    lines = [json.dumps(_record(1).to_dict())] + [json.dumps({**_record(2).to_dict(), **p}) for p in payloads]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"gzip_bytes": "big"}, "Record.gzip_bytes is 'big'"),
+        ({"params": -100}, "Record.params is -100"),
+        ({"extra": 5}, "Record.extra is 5"),
+        ({"spec": [1, 2]}, r"Record.spec is \[1, 2\]"),
+        ({"accuracy": "high"}, "Record.accuracy is 'high'"),
+        ({"latency_ms": -1.0}, "Record.latency_ms is -1.0"),
+        ({"nonzero_params": 500}, "Record.nonzero_params is 500; it cannot exceed params"),
+        ({"timestamp": 12}, "Record.timestamp is 12"),
+        ({"seed": 1.5}, "Record.seed is 1.5"),
+    ],
+)
+def test_records_are_type_checked_on_read_with_file_line_and_field(tmp_path, change, field):
+    path = _log_with(tmp_path, change)
+    with pytest.raises(ValueError, match=rf"log.jsonl, line 2 is not a valid record \({field}"):
+        cl.ExperimentLog(path).records()
+
+
+def test_record_checks_types_ranges_and_finiteness():
+    for bad, message in [
+        ({"params": True}, "params is True"),
+        ({"tflite_bytes": 10.5}, "tflite_bytes is 10.5; it must be a whole number >= 0"),
+        ({"accuracy": float("nan")}, "accuracy is nan; it must be a fraction in"),
+        ({"entropy_bytes": float("inf")}, "entropy_bytes is inf; it must be a finite number"),
+        ({"latency_threads": 0}, "latency_threads is 0"),
+        ({"extra": {1: "a"}}, "extra is {1: 'a'}; it must be a dict with string keys"),
+        ({"technique": None}, "technique is None; it must be a string"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            cl.Record(name="x", **bad)
+    import numpy as np
+
+    record = cl.Record(name="x", params=np.int64(10), accuracy=np.float32(0.5), seed=np.int32(3))
+    assert type(record.params) is int and type(record.accuracy) is float and type(record.seed) is int
+    assert record.to_dict()["params"] == 10
+    with pytest.raises(ValueError, match="'name' is missing"):
+        cl.Record.from_dict({"technique": "prune"})
+    with pytest.raises(ValueError, match="JSON object \\(dict\\), got list"):
+        cl.Record.from_dict([1, 2])
+
+
+def test_log_line_that_is_not_an_object_names_the_line(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text(json.dumps(_record(1).to_dict()) + "\n[1, 2]\n" + json.dumps(_record(2).to_dict()) + "\n")
+    with pytest.raises(ValueError, match="line 2 is not a valid record \\(a Record is a JSON object"):
+        cl.ExperimentLog(path).records()
+
+
+def test_torn_bad_last_line_stays_a_warning_naming_its_line(tmp_path):
+    path = _log_with(tmp_path, {})
+    with open(path, "a") as handle:
+        handle.write('{"name": "variant 3", "gzip_bytes": "bi')
+    with pytest.warns(UserWarning, match="line 3: skipped a torn last line"):
+        assert len(cl.ExperimentLog(path).records()) == 2
+
+
+def test_append_repairs_a_tail_longer_than_one_read_chunk(tmp_path):
+    path = tmp_path / "log.jsonl"
+    log = cl.ExperimentLog(path)
+    log.append(_record(1))
+    with open(path, "a") as handle:
+        handle.write('{"name": "' + "x" * 200_000)  # a torn line longer than the 64 KiB tail read
+    with pytest.warns(UserWarning, match="moved a torn last line"):
+        log.append(_record(2))
+    assert [r.name for r in log] == ["variant 1", "variant 2"]
+    assert len((tmp_path / "log.jsonl.torn").read_bytes()) == 200_011

@@ -7,7 +7,8 @@ The public API, grouped by what you want to do (everything else is internal):
 * measure: ``measure``, ``Record``, ``to_frame``, ``ExperimentLog``
 * compress: ``QuantSpec`` + ``quantize``, ``PruneSpec`` + ``prune``, ``ClusterSpec`` + ``cluster``,
   ``DistillSpec`` + ``distill``
-* combine and report: ``run_pipeline``, ``autocompress``, ``sweep``, ``write_report``
+* combine and report: ``run_pipeline``, ``autocompress``, ``sweep``, ``write_report``, ``sizes``
+* share: ``studies`` (Optuna studies on SQLite or PostgreSQL: sweeps, searches, the class board)
 * views: ``widgets`` (ipywidgets panels) and ``plots`` (plotly figures), loaded on first use
 
 ``import compresslab`` imports TensorFlow (through ``compresslab._keras``) but neither
@@ -33,7 +34,8 @@ from .models import baseline, train  # noqa: E402
 from .records import ExperimentLog, Record, to_frame  # noqa: E402
 
 # Loaded on first use: technique modules and views (views import ipywidgets / plotly).
-_LAZY_MODULES = {"quantize", "prune", "cluster", "distill", "pipeline", "plots", "widgets", "report", "cli", "tflite"}
+_LAZY_MODULES = {"quantize", "prune", "cluster", "distill", "pipeline", "plots", "widgets", "report", "cli", "tflite",
+                 "codec", "sizes", "studies"}
 _LAZY_NAMES = {
     "QuantSpec": "quantize",
     "PruneSpec": "prune",
@@ -65,5 +67,5 @@ __all__ = [
     "QuantSpec", "PruneSpec", "ClusterSpec", "DistillSpec",
     "quantize", "prune", "cluster", "distill",
     "run_pipeline", "autocompress", "sweep", "write_report",
-    "plots", "widgets",
+    "codec", "sizes", "studies", "plots", "widgets",
 ]

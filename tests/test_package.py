@@ -28,3 +28,15 @@ def test_public_foundation_names():
         assert callable(getattr(cl, name)), name
     for name in ["seed_cnn", "lenet5", "lenet_300_100", "student_cnn"]:
         assert callable(getattr(cl.models, name)), name
+
+
+def test_import_loads_no_study_machinery_and_every_module_is_reachable():
+    code = (
+        "import sys, compresslab as cl; "
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('optuna', 'sqlalchemy', 'psycopg2')); "
+        "assert not heavy, heavy; "
+        "[getattr(cl, name) for name in ('codec', 'sizes', 'studies', 'pipeline', 'quantize', 'prune')]; "
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stdout + result.stderr

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,6 +149,24 @@ def logits_model(model: keras.Model) -> keras.Model:
     )
 
 
+def _finite_real(value) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value))
+
+
+def _check_temperature(value, what: str = "temperature") -> float:
+    """``value`` as a float if it is a finite number > 0 (an infinite T silently trains a NaN student)."""
+    if not (_finite_real(value) and value > 0):
+        raise ValueError(f"{what} is {value!r}; it must be a finite number > 0")
+    return float(value)
+
+
+def _check_alpha(value) -> float:
+    if not (_finite_real(value) and 0 <= value <= 1):
+        raise ValueError(f"alpha is {value!r}; it must be a finite number in [0, 1]")
+    return float(value)
+
+
 def soften(logits, temperature: float) -> np.ndarray:
     """``softmax(logits / temperature)`` over the last axis, in NumPy (fast, for sliders).
 
@@ -155,9 +174,8 @@ def soften(logits, temperature: float) -> np.ndarray:
         >>> soften([2.0, 1.0, 0.0], temperature=10).round(3)
         array([0.367, 0.332, 0.301])
     """
-    if not (isinstance(temperature, (int, float, np.floating, np.integer)) and temperature > 0):
-        raise ValueError(f"temperature is {temperature!r}; it must be a number > 0")
-    scaled = np.asarray(logits, dtype=np.float64) / float(temperature)
+    temperature = _check_temperature(temperature)
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
     scaled = scaled - scaled.max(axis=-1, keepdims=True)  # avoids overflow; softmax is shift-invariant
     exponentials = np.exp(scaled)
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
@@ -202,8 +220,7 @@ def soft_targets(teacher: keras.Model, images, temperatures) -> np.ndarray:
     if not values:
         raise ValueError("temperatures is empty; give at least one temperature > 0")
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not value > 0:
-            raise ValueError(f"temperature {value!r} is not allowed; every temperature must be a number > 0")
+        _check_temperature(value, "every temperature")
     images = np.asarray(images, dtype=np.float32)
     expected = tuple(teacher.input_shape[1:])
     single = images.ndim == len(expected)
@@ -242,12 +259,13 @@ def distillation_loss(labels, student_logits, teacher_logits, *, temperature: fl
     student_logits = tf.cast(student_logits, tf.float32)
     teacher_logits = tf.cast(teacher_logits, tf.float32)
     hard = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=student_logits))
-    temperature = tf.constant(float(temperature), tf.float32)
+    alpha = _check_alpha(alpha)
+    temperature = tf.constant(_check_temperature(temperature), tf.float32)
     teacher_log_probs = tf.nn.log_softmax(teacher_logits / temperature, axis=-1)
     student_log_probs = tf.nn.log_softmax(student_logits / temperature, axis=-1)
     kl = tf.reduce_sum(tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1)
     soft = temperature**2 * tf.reduce_mean(kl)
-    total = float(alpha) * hard + (1.0 - float(alpha)) * soft
+    total = alpha * hard + (1.0 - alpha) * soft
     return total, hard, soft
 
 
@@ -278,8 +296,8 @@ class Distiller(keras.Model):
             raise ValueError("the student and the teacher are the same model; distill into a separate student")
         self.student = student
         self.teacher = teacher
-        self.temperature = float(temperature)
-        self.alpha = float(alpha)
+        self.temperature = _check_temperature(temperature)
+        self.alpha = _check_alpha(alpha)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.hard_tracker = keras.metrics.Mean(name="hard_loss")
         self.soft_tracker = keras.metrics.Mean(name="soft_loss")

@@ -15,8 +15,11 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -59,28 +62,61 @@ def fail(spec, field_name: str, value, allowed: str) -> None:
 
 
 def check_choice(spec, field_name: str, choices) -> None:
+    """``spec.<field_name>`` is one of ``choices`` (a numpy string is stored as a plain ``str``)."""
     value = getattr(spec, field_name)
-    if value not in choices:
+    try:
+        ok = value in choices
+    except TypeError:  # an unhashable value compared with a set of choices
+        ok = False
+    if not ok:
         fail(spec, field_name, value, "allowed: " + ", ".join(repr(c) for c in choices))
+    if isinstance(value, np.str_):
+        object.__setattr__(spec, field_name, str(value))
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    return _is_integer(value) or isinstance(value, (float, np.floating))
 
 
 def check_int(spec, field_name: str, low: int | None = None, high: int | None = None, *,
               optional: bool = False) -> None:
+    """``spec.<field_name>`` is an integer in ``[low, high]`` (numpy integers stored as ``int``).
+
+    Raises:
+        ValueError: ``<Spec>.<field> is <value>; it must be an integer from <low> to <high>``.
+    """
     value = getattr(spec, field_name)
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not _is_integer(value):
         fail(spec, field_name, value, "it must be an integer" + _range_text(low, high))
+    value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         fail(spec, field_name, value, "it must be an integer" + _range_text(low, high))
+    object.__setattr__(spec, field_name, value)
 
 
 def check_number(spec, field_name: str, low: float | None = None, high: float | None = None, *,
                  low_open: bool = False, high_open: bool = False, optional: bool = False) -> None:
+    """``spec.<field_name>`` is a finite number in the given interval (numpy scalars stored as plain numbers).
+
+    NaN and infinities are refused even where the interval is unbounded: an infinite
+    temperature or learning rate trains a model to NaN weights without any error.
+
+    Raises:
+        ValueError: ``<Spec>.<field> is <value>; it must be a number in [low, high]`` (``a finite
+            number`` when the value is NaN or infinite).
+    """
     value = getattr(spec, field_name)
     if value is None and optional:
         return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    if _is_real(value):  # plain numbers from here on: JSON-friendly, and messages that do not say np.float32
+        value = int(value) if _is_integer(value) else float(value)
+    ok = _is_real(value) and math.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
@@ -90,7 +126,9 @@ def check_number(spec, field_name: str, low: float | None = None, high: float | 
         right = ")" if high_open else "]"
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        fail(spec, field_name, value, f"it must be a number in {left}{lo}, {hi}{right}")
+        finite = "finite " if _is_real(value) and not math.isfinite(value) else ""
+        fail(spec, field_name, value, f"it must be a {finite}number in {left}{lo}, {hi}{right}")
+    object.__setattr__(spec, field_name, value)
 
 
 def check_layers(spec, field_name: str = "layers") -> None:
@@ -98,10 +136,10 @@ def check_layers(spec, field_name: str = "layers") -> None:
     value = getattr(spec, field_name)
     if value is None:
         return
-    if isinstance(value, str) or not all(isinstance(v, str) for v in value) or len(value) == 0:
+    if (isinstance(value, str) or not isinstance(value, (list, tuple)) or len(value) == 0
+            or not all(isinstance(v, str) and v for v in value)):
         fail(spec, field_name, value, "it must be None (every eligible layer) or a non-empty list of layer names")
-    if isinstance(value, list):
-        object.__setattr__(spec, field_name, tuple(value))
+    object.__setattr__(spec, field_name, tuple(str(v) for v in value))
 
 
 def _range_text(low, high) -> str:

@@ -71,6 +71,34 @@ def test_spec_rejects_bad_values(field, value, words):
         core.DistillSpec(**{field: value})
 
 
+@pytest.mark.parametrize("field", ["temperature", "learning_rate", "alpha"])
+@pytest.mark.parametrize("value", [float("inf"), -float("inf"), np.float64("inf")])
+def test_spec_rejects_infinite_numbers_naming_the_field(field, value):
+    # temperature=inf and learning_rate=inf used to train a student to all-NaN weights silently
+    with pytest.raises(ValueError, match=rf"DistillSpec.{field} is -?inf; it must be a finite number"):
+        core.DistillSpec(**{field: value})
+
+
+def test_spec_takes_numpy_scalars_and_stores_plain_numbers():
+    spec = core.DistillSpec(temperature=np.float32(4.0), alpha=np.float64(0.25), epochs=np.int64(2),
+                            batch_size=np.int32(32), seed=np.int64(1))
+    assert spec == core.DistillSpec(temperature=4.0, alpha=0.25, epochs=2, batch_size=32, seed=1)
+    assert [type(v) for v in (spec.temperature, spec.alpha, spec.epochs)] == [float, float, int]
+    assert core.DistillSpec.from_json(spec.to_json()) == spec
+
+
+def test_softening_and_loss_refuse_infinite_temperature_and_bad_alpha():
+    logits = np.array([[3.0, 1.0, -2.0]])
+    with pytest.raises(ValueError, match="temperature is inf; it must be a finite number > 0"):
+        core.soften(logits, float("inf"))
+    with pytest.raises(ValueError, match="temperature is True"):
+        core.soften(logits, True)
+    with pytest.raises(ValueError, match="alpha is nan"):
+        core.distillation_loss([0], logits, logits, temperature=2.0, alpha=float("nan"))
+    with pytest.raises(ValueError, match="temperature is inf"):
+        core.distillation_loss([0], logits, logits, temperature=float("inf"), alpha=0.5)
+
+
 def test_spec_accepts_the_edges_of_alpha():
     assert core.DistillSpec(alpha=0.0).alpha == 0.0
     assert core.DistillSpec(alpha=1.0, temperature=0.5).temperature == 0.5

@@ -61,3 +61,33 @@ def test_resolve_layers_lists_what_exists():
         resolve_layers(model, ["conv9"])
     with pytest.raises(ValueError, match=r"layers \['pool1'\] cannot be used here"):
         resolve_layers(model, ["pool1"], eligible=lambda layer: hasattr(layer, "kernel"), what="weighted layer")
+
+
+def test_numpy_scalars_are_accepted_and_stored_as_plain_numbers():
+    import json
+
+    import numpy as np
+
+    spec = ToySpec(bits=np.int64(4), rate=np.float32(0.5), scheme=np.str_("asymmetric"),
+                   layers=[np.str_("conv1")])
+    assert (type(spec.bits), type(spec.rate), type(spec.scheme), type(spec.layers[0])) == (int, float, str, str)
+    assert spec == ToySpec(bits=4, rate=0.5, scheme="asymmetric", layers=("conv1",))
+    assert json.loads(spec.to_json()) == {"bits": 4, "rate": 0.5, "scheme": "asymmetric", "layers": ["conv1"]}
+    assert ToySpec.from_json(spec.to_json()) == spec
+    with pytest.raises(ValueError, match=r"ToySpec.bits is np.int64\(99\)|ToySpec.bits is 99"):
+        ToySpec(bits=np.int64(99))
+    with pytest.raises(ValueError, match=r"ToySpec.bits is np.True_|ToySpec.bits is True"):
+        ToySpec(bits=np.bool_(True))
+
+
+@pytest.mark.parametrize("value", [float("inf"), -float("inf"), float("nan")])
+def test_non_finite_numbers_are_refused_naming_the_field(value):
+    @dataclass(frozen=True)
+    class Unbounded(Spec):
+        scale: float = 1.0
+
+        def __post_init__(self):
+            check_number(self, "scale", 0, None, low_open=True)
+
+    with pytest.raises(ValueError, match=r"Unbounded.scale is -?(inf|nan); it must be a finite number in \(0, inf\]"):
+        Unbounded(scale=value)

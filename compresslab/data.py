@@ -16,12 +16,25 @@ import gzip
 import os
 import pickle
 import struct
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+
+# Most classes a Dataset may have: one stray label of 20,000,000 must not make a 20-million-way
+# classifier (1.5 GB of logits weights); ImageNet-1k is the largest set a CNN course uses.
+MAX_CLASSES = 1000
+
+# Largest uncompressed size (declared in the archive) an .npz or IDX file may have: CIFAR-10 as
+# uint8 is 184 MB, so 2 GiB leaves room for any teaching data set and stops a decompression bomb.
+MAX_DATA_BYTES = 2 * 1024**3
+# An archive member that compresses better than this over 64 MiB is a bomb, not images.
+MAX_COMPRESSION_RATIO = 200
 
 _IDX_FILES = {
     "x_train": ("train-images-idx3-ubyte",),
@@ -61,7 +74,7 @@ def default_data_home() -> Path:
 
 @dataclass(eq=False)
 class Dataset:
-    """A classification data set split into train and held-out test arrays.
+    """A classification data set split into train, optional validation, and held-out test arrays.
 
     Attributes:
         x_train, x_test: ``float32`` images ``(N, H, W, C)`` in ``[0, 1]``.
@@ -69,6 +82,8 @@ class Dataset:
         class_names: one name per class.
         name: short identifier recorded with every measurement.
         source: where the arrays came from (for reports).
+        x_val, y_val: a validation split carved from the training data (see
+            :meth:`with_validation`) to choose settings on; empty arrays when there is none.
     """
 
     x_train: np.ndarray
@@ -79,6 +94,14 @@ class Dataset:
     name: str = "custom"
     source: str = ""
     _cache: dict = field(default_factory=dict, repr=False)
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.x_val is None:
+            self.x_val = np.zeros((0, *self.x_train.shape[1:]), dtype=self.x_train.dtype)
+        if self.y_val is None:
+            self.y_val = np.zeros((0,), dtype=self.y_train.dtype)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -92,8 +115,9 @@ class Dataset:
         """A few lines saying what the data set holds."""
         counts = np.bincount(self.y_train, minlength=self.num_classes)
         h, w, c = self.input_shape
+        validation = f" / {len(self.x_val):,} validation" if len(self.x_val) else ""
         return (
-            f"{self.name}: {len(self.x_train):,} train / {len(self.x_test):,} test images, "
+            f"{self.name}: {len(self.x_train):,} train{validation} / {len(self.x_test):,} test images, "
             f"{h}x{w}x{c}, {self.num_classes} classes\n"
             f"  train images per class: min {counts.min()}, max {counts.max()}\n"
             f"  pixel range [{float(self.x_train.min()):.2f}, {float(self.x_train.max()):.2f}]"
@@ -103,8 +127,23 @@ class Dataset:
     def __repr__(self) -> str:
         return f"Dataset({self.describe().splitlines()[0]})"
 
-    def subset(self, train: int | None = None, test: int | None = None, seed: int = 0) -> Dataset:
-        """A smaller, class-balanced-at-random copy (for quick experiments and tests)."""
+    def _copy(self, **arrays) -> Dataset:
+        """A new Dataset with some arrays replaced (and a fresh cache)."""
+        current = {key: getattr(self, key) for key in ("x_train", "y_train", "x_test", "y_test", "x_val", "y_val")}
+        source = arrays.pop("source", self.source)
+        return Dataset(**{**current, **arrays}, class_names=list(self.class_names), name=self.name, source=source)
+
+    def subset(self, train: int | None = None, test: int | None = None, seed: int = 0, *,
+               validation: int | None = None) -> Dataset:
+        """A smaller, class-balanced-at-random copy (for quick experiments and tests).
+
+        Args:
+            train, test, validation: how many images to keep of each split (None: all of it).
+            seed: seeds the random choice.
+
+        Example:
+            >>> small = data.subset(train=600, test=200)
+        """
         rng = np.random.default_rng(seed)
 
         def pick(x, y, n):
@@ -115,8 +154,51 @@ class Dataset:
 
         x_train, y_train = pick(self.x_train, self.y_train, train)
         x_test, y_test = pick(self.x_test, self.y_test, test)
-        return Dataset(x_train, y_train, x_test, y_test, list(self.class_names),
-                       name=self.name, source=self.source + (" (subset)" if self.source else "subset"))
+        x_val, y_val = pick(self.x_val, self.y_val, validation)
+        return self._copy(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, x_val=x_val,
+                          y_val=y_val, source=self.source + (" (subset)" if self.source else "subset"))
+
+    def with_validation(self, fraction: float = 0.1, seed: int = 0) -> Dataset:
+        """A NEW Dataset whose training split gave ``fraction`` of its images to a validation split.
+
+        The split is stratified (each class gives the same share) and seeded; the test split is
+        untouched. Choose settings on ``x_val``/``y_val``, report once on the test split.
+
+        Args:
+            fraction: share of the training images moved to validation, strictly between 0 and 1.
+            seed: seeds the random split (same seed, same split).
+
+        Returns:
+            A new :class:`Dataset`; this one is not changed.
+
+        Raises:
+            ValueError: a bad fraction, a data set that already has a validation split, or a
+                class too small to give at least one image to each side.
+
+        Example:
+            >>> data = load_dataset("digits").with_validation(0.1, seed=0)
+            >>> len(data.x_val)
+            135
+        """
+        if len(self.x_val):
+            raise ValueError(f"{self.name} already holds a validation split of {len(self.x_val)} images; "
+                             "carve it once, from a data set without one")
+        fraction = _fraction("fraction", fraction)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed is {seed!r}; it must be an integer >= 0")
+        from sklearn.model_selection import train_test_split
+
+        try:
+            kept, held = train_test_split(np.arange(len(self.y_train)), test_size=fraction,
+                                          stratify=self.y_train, random_state=int(seed))
+        except ValueError as error:  # a class with one image, or fewer held images than classes
+            raise ValueError(
+                f"cannot carve a stratified {fraction:g} validation split from {len(self.y_train)} training "
+                f"images in {self.num_classes} classes ({error})"
+            ) from None
+        kept, held = np.sort(kept), np.sort(held)
+        return self._copy(x_train=self.x_train[kept], y_train=self.y_train[kept],
+                          x_val=self.x_train[held], y_val=self.y_train[held])
 
     @classmethod
     def from_arrays(
@@ -129,12 +211,22 @@ class Dataset:
         class_names: list[str] | None = None,
         name: str = "custom",
         source: str = "arrays",
+        scale: bool = False,
+        require_all_classes: bool = False,
     ) -> Dataset:
         """Build a validated :class:`Dataset` from a user's own arrays.
 
-        Images may be ``(N, H, W)`` (one channel is added) or ``(N, H, W, C)``.
-        Integer images are scaled from ``[0, 255]`` to ``[0, 1]``; float images are
-        kept as they are. Labels must be integers in ``[0, num_classes)``.
+        Images may be ``(N, H, W)`` (one channel is added) or ``(N, H, W, C)``. Integer images
+        are scaled from ``[0, 255]`` to ``[0, 1]``. Float images must already lie in ``[0, 1]``;
+        pass ``scale=True`` for float images in ``[0, 255]``. Labels must be integers in
+        ``[0, K)`` with at most :data:`MAX_CLASSES` classes.
+
+        Args:
+            x_train, y_train, x_test, y_test: the images and integer labels of each split.
+            class_names: one name per class (default: ``"0"``, ``"1"``, ... up to the largest label).
+            name, source: recorded with every measurement and in reports.
+            scale: float images are in ``[0, 255]``: divide them by 255.
+            require_all_classes: a class with no training image is an error (otherwise a warning).
 
         Raises:
             ValueError: naming the array, what was found and what is expected.
@@ -142,13 +234,8 @@ class Dataset:
         Example:
             >>> data = Dataset.from_arrays(x, y, x_test, y_test, class_names=["cat", "dog"])
         """
-        arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-        images = {}
-        labels = {}
-        for key in ("x_train", "x_test"):
-            images[key] = _validate_images(key, arrays[key])
-        for key in ("y_train", "y_test"):
-            labels[key] = _validate_labels(key, arrays[key])
+        images = {key: _validate_images(key, value, scale) for key, value in (("x_train", x_train), ("x_test", x_test))}
+        labels = {key: _validate_labels(key, value) for key, value in (("y_train", y_train), ("y_test", y_test))}
         if images["x_train"].shape[1:] != images["x_test"].shape[1:]:
             raise ValueError(
                 f"x_train images have shape {images['x_train'].shape[1:]} but x_test images have "
@@ -161,29 +248,54 @@ class Dataset:
                     f"x_{split} has {n_images} images but y_{split} has {n_labels} labels; "
                     "each image needs exactly one label"
                 )
-        top = int(max(labels["y_train"].max(), labels["y_test"].max()))
         if class_names is None:
+            top = int(max(labels["y_train"].max(), labels["y_test"].max()))
+            if top >= MAX_CLASSES:
+                key = "y_train" if labels["y_train"].max() == top else "y_test"
+                raise ValueError(f"{key} holds label {top}; compresslab handles at most {MAX_CLASSES} classes "
+                                 f"(labels 0 to {MAX_CLASSES - 1})")
             class_names = [str(i) for i in range(top + 1)]
+        if isinstance(class_names, str) or not isinstance(class_names, (list, tuple, np.ndarray)):
+            raise ValueError(f"class_names is {class_names!r}; it must be a list of class names")
         class_names = [str(c) for c in class_names]
-        if len(class_names) < 2:
-            raise ValueError(f"class_names has {len(class_names)} entries; a classifier needs at least 2")
+        if not 2 <= len(class_names) <= MAX_CLASSES:
+            raise ValueError(f"class_names has {len(class_names)} entries; a classifier needs from 2 to "
+                             f"{MAX_CLASSES} classes")
         for key, y in labels.items():
             if y.max() >= len(class_names):
                 raise ValueError(
                     f"{key} holds label {int(y.max())}, out of range for {len(class_names)} classes; "
                     f"labels must lie in [0, {len(class_names) - 1}]"
                 )
+        absent = np.flatnonzero(np.bincount(labels["y_train"], minlength=len(class_names)) == 0)
+        if len(absent):
+            message = (f"y_train has no image of class(es) {absent[:10].tolist()}"
+                       f"{' ...' if len(absent) > 10 else ''} ({len(absent)} of {len(class_names)}); "
+                       "a model cannot learn a class it never sees")
+            if require_all_classes:
+                raise ValueError(message)
+            warnings.warn(message, stacklevel=2)
         return cls(images["x_train"], labels["y_train"], images["x_test"], labels["y_test"],
                    class_names, name=name, source=source)
 
 
-def _validate_images(key: str, x) -> np.ndarray:
+def _fraction(name: str, value) -> float:
+    """``value`` as a float strictly between 0 and 1, or a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0 < float(value) < 1:
+        raise ValueError(f"{name} is {value!r}; it must be a number strictly between 0 and 1")
+    return float(value)
+
+
+def _validate_images(key: str, x, scale: bool = False) -> np.ndarray:
     try:
         x = np.asarray(x)
     except Exception as error:  # ragged lists and the like
         raise ValueError(f"{key} could not be read as an array ({error}); expected (N, H, W[, C]) images") from None
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise ValueError(f"{key} has dtype {x.dtype}; expected numeric images (uint8 or float)")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"{key} has dtype {x.dtype}; expected real-valued images (uint8 or float)")
     if x.ndim == 3:
         x = x[..., np.newaxis]
     if x.ndim != 4:
@@ -191,20 +303,27 @@ def _validate_images(key: str, x) -> np.ndarray:
             f"{key} has shape {x.shape} (rank {x.ndim}); expected images of rank 3 (N, H, W) "
             "or rank 4 (N, H, W, C)"
         )
-    if len(x) == 0:
-        raise ValueError(f"{key} is empty; every split needs at least one image")
+    if len(x) == 0 or 0 in x.shape[1:]:
+        raise ValueError(f"{key} is empty (shape {x.shape}); every split needs at least one image of at least 1x1")
     if x.shape[-1] not in (1, 3, 4):
         raise ValueError(
             f"{key} has {x.shape[-1]} channels (shape {x.shape}); expected channels-last images "
             "with 1, 3 or 4 channels"
         )
+    if x.dtype == bool:
+        return x.astype(np.float32)
     if np.issubdtype(x.dtype, np.floating):
         if not np.all(np.isfinite(x)):
             bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
             raise ValueError(f"{key} contains {bad} NaN or inf values; images must be finite")
-        return x.astype(np.float32, copy=False)
-    if x.dtype == bool:
-        return x.astype(np.float32)
+        high = 255.0 if scale else 1.0
+        low_value, high_value = float(x.min()), float(x.max())
+        if low_value < 0 or high_value > high:
+            hint = ("pass integer images or rescale them" if scale
+                    else "pass scale=True for float images in [0, 255]")
+            raise ValueError(f"{key} holds float values in [{low_value:g}, {high_value:g}]; float images "
+                             f"must lie in [0, {high:g}] ({hint})")
+        return (x / 255.0).astype(np.float32) if scale else x.astype(np.float32, copy=False)
     if x.min() < 0 or x.max() > 255:
         raise ValueError(
             f"{key} is an integer array with values in [{x.min()}, {x.max()}]; integer images must lie "
@@ -214,7 +333,10 @@ def _validate_images(key: str, x) -> np.ndarray:
 
 
 def _validate_labels(key: str, y) -> np.ndarray:
-    y = np.asarray(y)
+    try:
+        y = np.asarray(y)
+    except Exception as error:  # ragged lists and the like
+        raise ValueError(f"{key} could not be read as an array ({error}); expected 1-D integer labels") from None
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
@@ -228,10 +350,13 @@ def _validate_labels(key: str, y) -> np.ndarray:
             raise ValueError(f"{key} contains NaN or inf; labels must be integers")
         if not np.all(y == np.round(y)):
             raise ValueError(f"{key} holds non-integer values such as {y[y != np.round(y)][0]}; labels must be integers")
-    elif not np.issubdtype(y.dtype, np.integer):
+    elif not np.issubdtype(y.dtype, np.integer) or y.dtype == bool:
         raise ValueError(f"{key} has dtype {y.dtype}; expected integer class labels")
     if y.min() < 0:
         raise ValueError(f"{key} holds label {int(y.min())}; labels must be >= 0")
+    if y.max() >= MAX_CLASSES:
+        raise ValueError(f"{key} holds label {int(y.max())}; compresslab handles at most {MAX_CLASSES} classes "
+                         f"(labels 0 to {MAX_CLASSES - 1})")
     return y.astype(np.int64)
 
 
@@ -240,7 +365,7 @@ def _validate_labels(key: str, y) -> np.ndarray:
 
 
 def load_dataset(name: str = "digits", *, data_dir: str | os.PathLike | None = None, seed: int = 0,
-                 test_fraction: float = 0.25) -> Dataset:
+                 test_fraction: float = 0.25, validation: float = 0.0) -> Dataset:
     """Load a data set by name.
 
     Args:
@@ -253,6 +378,8 @@ def load_dataset(name: str = "digits", *, data_dir: str | os.PathLike | None = N
         seed: seed of the stratified train/test split (digits only; the others have an
             official split).
         test_fraction: share of digits images held out for testing.
+        validation: share of the training images moved to a stratified validation split
+            (seeded by ``seed``; see :meth:`Dataset.with_validation`); 0 for none.
 
     Returns:
         A :class:`Dataset`.
@@ -265,15 +392,20 @@ def load_dataset(name: str = "digits", *, data_dir: str | os.PathLike | None = N
         >>> len(mnist.x_test)
         10000
     """
-    if name not in DATASETS:
+    if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    if validation != 0:
+        validation = _fraction("validation", validation)
     if name == "digits":
         if data_dir is not None:
             raise ValueError("the digits data set ships with scikit-learn; data_dir does not apply to it")
-        return _load_digits(seed=seed, test_fraction=test_fraction)
+        data = _load_digits(seed=seed, test_fraction=test_fraction)
+        return data.with_validation(validation, seed=seed) if validation else data
 
     folder = data_dir if data_dir is not None else os.environ.get("COMPRESSLAB_DATA_DIR")
     if folder is not None:
+        if not isinstance(folder, (str, os.PathLike)):
+            raise ValueError(f"data_dir is {folder!r}; it must be a folder path (str or Path)")
         folder = Path(folder).expanduser()
         if not folder.is_dir():
             raise ValueError(f"data_dir {str(folder)!r} is not a folder; point it at the folder holding the {name} files")
@@ -287,8 +419,9 @@ def load_dataset(name: str = "digits", *, data_dir: str | os.PathLike | None = N
         else:
             arrays = _download(name, cached)
             source = f"keras.datasets.{name} (cached at {cached})"
-    return Dataset.from_arrays(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+    data = Dataset.from_arrays(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
                                class_names=_CLASS_NAMES[name], name=name, source=source)
+    return data.with_validation(validation, seed=seed) if validation else data
 
 
 def _load_digits(seed: int, test_fraction: float) -> Dataset:
@@ -326,38 +459,64 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 
 def _read_idx(path: Path) -> np.ndarray:
+    """An IDX file's unsigned-byte array; reads only as many bytes as the header declares."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError) as error:
+            head = handle.read(4)
+            if len(head) < 4:
+                raise ValueError(f"{path} is {len(head)} bytes long; too short for an IDX file")
+            zero, dtype_code, ndim = struct.unpack(">HBB", head)
+            if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 4:
+                raise ValueError(f"{path} does not start with an IDX header for unsigned bytes (magic {head.hex()})")
+            dims = handle.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise ValueError(f"{path}: its IDX header is cut short; the file is truncated or corrupt")
+            shape = struct.unpack(f">{ndim}I", dims)
+            expected = int(np.prod(shape, dtype=np.int64))
+            if expected > MAX_DATA_BYTES:
+                raise ValueError(f"{path} declares shape {shape} ({expected:,} bytes), more than the "
+                                 f"{MAX_DATA_BYTES:,} bytes compresslab reads from one file")
+            raw = handle.read(expected + 1)
+    except (OSError, EOFError, zlib.error) as error:
         raise ValueError(f"{path} could not be read ({error}); expected an IDX file, optionally gzip-compressed") from None
-    if len(raw) < 8:
-        raise ValueError(f"{path} is {len(raw)} bytes long; too short for an IDX file")
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path} does not start with an IDX header for unsigned bytes (magic {raw[:4].hex()})")
-    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    offset = 4 + 4 * ndim
-    expected = int(np.prod(shape))
-    if len(raw) - offset != expected:
+    if len(raw) != expected:
         raise ValueError(
-            f"{path} declares shape {shape} ({expected} values) but holds {len(raw) - offset}; the file is truncated or corrupt"
+            f"{path} declares shape {shape} ({expected} values) but holds "
+            f"{'more' if len(raw) > expected else len(raw)}; the file is truncated or corrupt"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse an .npz whose members declare too much data, before anything is decompressed."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as error:
+        raise ValueError(f"{path} is not a readable .npz file ({error})") from None
+    total = sum(member.file_size for member in members)
+    if total > MAX_DATA_BYTES:
+        raise ValueError(f"{path} declares {total:,} bytes of arrays, more than the {MAX_DATA_BYTES:,} "
+                         "compresslab decompresses from one file; refused before decompressing")
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > 64 * 1024**2 and ratio > MAX_COMPRESSION_RATIO:
+            raise ValueError(f"{path}: member {member.filename!r} expands {ratio:,.0f}x to {member.file_size:,} "
+                             "bytes, a decompression bomb rather than images; refused before decompressing")
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    _check_archive(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in _IDX_FILES if k not in npz.files]
-            if missing:
-                raise ValueError(f"{path} lacks arrays {missing}; a Keras-format .npz holds x_train, y_train, x_test, y_test")
-            return {k: npz[k] for k in _IDX_FILES}
-    except (OSError, EOFError, ValueError) as error:
-        if isinstance(error, ValueError) and "lacks arrays" in str(error):
-            raise
-        raise ValueError(f"{path} is not a readable .npz file ({error})") from None
+            arrays = {} if missing else {k: npz[k] for k in _IDX_FILES}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, KeyError) as error:
+        raise ValueError(f"{path} is not a readable .npz file ({type(error).__name__}: {error})") from None
+    if missing:
+        raise ValueError(f"{path} lacks arrays {missing}; a Keras-format .npz holds x_train, y_train, x_test, y_test")
+    return arrays
 
 
 def _load_from_folder(name: str, folder: Path) -> dict[str, np.ndarray]:
@@ -390,15 +549,58 @@ def _load_from_folder(name: str, folder: Path) -> dict[str, np.ndarray]:
     raise ValueError(f"{folder} holds neither cifar-10-batches-py nor cifar10.npz")
 
 
-def _load_cifar_batches(folder: Path) -> dict[str, np.ndarray]:
-    def read(path):
-        with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")  # official format; trusted local file
-        x = batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        return x, np.asarray(batch[b"labels"])
+# The only globals an official CIFAR-10 Python batch (or a NumPy array pickled by any NumPy
+# version) refers to: array reconstruction. Everything else (os.system, builtins.eval, ...) is refused.
+_CIFAR_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
 
-    parts = [read(folder / f"data_batch_{i}") for i in range(1, 6)]
-    x_test, y_test = read(folder / "test_batch")
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles plain containers, bytes, str, numbers and NumPy arrays; runs nothing else."""
+
+    def __init__(self, handle, path: Path):
+        super().__init__(handle, encoding="bytes")
+        self.path = path
+
+    def find_class(self, module, name):
+        if (module, name) in _CIFAR_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"{self.path} refers to {module}.{name}, which a CIFAR-10 batch never does; refused without "
+            "running it (a batch holds only NumPy arrays, lists, bytes and str)"
+        )
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError(f"{self.path} uses a persistent id, which a CIFAR-10 batch never does")
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One official CIFAR-10 Python batch as ``(images (N, 32, 32, 3) uint8, labels (N,))``, nothing executed."""
+    try:
+        with open(path, "rb") as handle:
+            batch = _BatchUnpickler(handle, path).load()
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing; cifar-10-batches-py holds data_batch_1..5 and test_batch") from None
+    except pickle.UnpicklingError as error:
+        raise ValueError(str(error) if str(path) in str(error)
+                         else f"{path} is not a readable CIFAR-10 batch ({error})") from None
+    except Exception as error:  # truncated or corrupt: EOFError, ValueError, struct errors, ...
+        raise ValueError(f"{path} is not a readable CIFAR-10 batch ({type(error).__name__}: {error})") from None
+    data = batch.get(b"data") if isinstance(batch, dict) else None
+    labels = batch.get(b"labels") if isinstance(batch, dict) else None
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072):
+        raise ValueError(f"{path} lacks a uint8 b'data' array of shape (N, 3072); not a CIFAR-10 batch")
+    if not isinstance(labels, list) or len(labels) != len(data):
+        raise ValueError(f"{path} lacks a b'labels' list with one label per image; not a CIFAR-10 batch")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), _validate_labels(f"{path} labels", labels)
+
+
+def _load_cifar_batches(folder: Path) -> dict[str, np.ndarray]:
+    parts = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
+    x_test, y_test = _read_cifar_batch(folder / "test_batch")
     return {
         "x_train": np.concatenate([p[0] for p in parts]),
         "y_train": np.concatenate([p[1] for p in parts]),
@@ -426,4 +628,4 @@ def _download(name: str, cached: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-__all__ = ["Dataset", "load_dataset", "default_data_home", "DATASETS"]
+__all__ = ["Dataset", "load_dataset", "default_data_home", "DATASETS", "MAX_CLASSES"]

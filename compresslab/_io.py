@@ -51,6 +51,20 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
 
 
+def _target(path) -> Path:
+    """``path`` as a Path whose folder exists; a clear error when it cannot be a file."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"a file path must be a str or Path, got {type(path).__name__} {path!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give the path of a file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(f"cannot write {path}: a part of {path.parent} is a file, not a folder") from None
+    return path
+
+
 def _to_bytes(content: bytes | str) -> bytes:
     if isinstance(content, str):
         return content.encode("utf-8")
@@ -192,9 +206,8 @@ def atomic_write(path: str | os.PathLike, content: bytes | str) -> Path:
     Example:
         >>> atomic_write("out/model.cldc", blob)
     """
-    path = Path(path)
+    path = _target(path)
     data = _to_bytes(content)
-    path.parent.mkdir(parents=True, exist_ok=True)
     sweep(path.parent)
     tmp = _write_temp(path, data)
     try:
@@ -231,7 +244,7 @@ def atomic_write_many(files: Mapping[str | os.PathLike, bytes | str], *,
         >>> run_id = new_run_id()
         >>> atomic_write_many({"r.html": html_with(run_id), "r.csv": csv_with(run_id)}, run_id=run_id)
     """
-    paths = [Path(p) for p in files]
+    paths = [_target(p) for p in files]
     if not paths:
         raise ValueError("atomic_write_many needs at least one file")
     folders = {p.parent.resolve() for p in paths}
@@ -242,7 +255,6 @@ def atomic_write_many(files: Mapping[str | os.PathLike, bytes | str], *,
     run_id = run_id or new_run_id()
     payloads = [_to_bytes(content) for content in files.values()]
     folder = paths[0].parent
-    folder.mkdir(parents=True, exist_ok=True)
     sweep(folder)
     temps: list[Path] = []
     journal = folder / f".{run_id}-{secrets.token_hex(4)}{_SET_SUFFIX}"

@@ -144,7 +144,9 @@ class Dataset:
         Example:
             >>> small = data.subset(train=600, test=200)
         """
-        rng = np.random.default_rng(seed)
+        train, test, validation = (None if n is None else _count(key, n, 1) for key, n in
+                                   (("train", train), ("test", test), ("validation", validation)))
+        rng = np.random.default_rng(_count("seed", seed, 0))
 
         def pick(x, y, n):
             if n is None or n >= len(x):
@@ -184,8 +186,7 @@ class Dataset:
             raise ValueError(f"{self.name} already holds a validation split of {len(self.x_val)} images; "
                              "carve it once, from a data set without one")
         fraction = _fraction("fraction", fraction)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed is {seed!r}; it must be an integer >= 0")
+        seed = _count("seed", seed, 0)
         from sklearn.model_selection import train_test_split
 
         try:
@@ -277,6 +278,13 @@ class Dataset:
             warnings.warn(message, stacklevel=2)
         return cls(images["x_train"], labels["y_train"], images["x_test"], labels["y_test"],
                    class_names, name=name, source=source)
+
+
+def _count(name: str, value, low: int) -> int:
+    """``value`` as an int >= ``low`` (numpy integers accepted), or a ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} is {value!r}; it must be an integer >= {low}")
+    return int(value)
 
 
 def _fraction(name: str, value) -> float:
@@ -428,8 +436,7 @@ def _load_digits(seed: int, test_fraction: float) -> Dataset:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction is {test_fraction}; it must lie strictly between 0 and 1")
+    test_fraction, seed = _fraction("test_fraction", test_fraction), _count("seed", seed, 0)
     bunch = load_digits()
     images = (bunch.images / 16.0).astype(np.float32)  # 8x8, values 0..16
     images = _digits_to_mnist_layout(images)

@@ -214,7 +214,7 @@ def to_frame(records: Iterable[Record] | ExperimentLog):
     import pandas as pd
 
     rows = []
-    for record in records:
+    for record in load_records(records):
         row = record.to_dict()
         extra = row.pop("extra") or {}
         row["spec_json"] = json.dumps(row["spec"], sort_keys=True)
@@ -250,6 +250,8 @@ class ExperimentLog:
     """
 
     def __init__(self, path: str | os.PathLike):
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValueError(f"ExperimentLog path is {_short(path)}; it must be a .jsonl file path (str or Path)")
         self.path = Path(path)
         if self.path.exists() and self.path.is_dir():
             raise ValueError(f"{self.path} is a folder; an experiment log is a .jsonl file")
@@ -332,7 +334,11 @@ class ExperimentLog:
         if not isinstance(record, Record):
             raise ValueError(f"ExperimentLog.append takes a Record, got {type(record).__name__}")
         line = (json.dumps(record.to_dict(), sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise NotADirectoryError(f"cannot write {self.path}: a part of {self.path.parent} is a file, "
+                                     "not a folder") from None
         with open(self.path, "a+b") as handle, locked(handle):
             self._repair_tail(handle)
             handle.write(line)
@@ -383,15 +389,19 @@ def load_records(source) -> list[Record]:
     """Records from a log path, an :class:`ExperimentLog`, or an iterable of records."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise ValueError(f"{path} does not exist; expected an experiment log (.jsonl)")
+        if not path.is_file():
+            raise ValueError(f"{path} {'is a folder' if path.is_dir() else 'does not exist'}; "
+                             "expected an experiment log (.jsonl)")
         return ExperimentLog(path).records()
     if isinstance(source, ExperimentLog):
         return source.records()
+    if isinstance(source, (dict, bytes)) or not isinstance(source, Iterable):
+        raise ValueError(f"expected a log path, an ExperimentLog or Record objects, got {type(source).__name__} "
+                         f"{_short(source)}")
     records = list(source)
     for item in records:
         if not isinstance(item, Record):
-            raise ValueError(f"expected Record objects, got {type(item).__name__}")
+            raise ValueError(f"expected Record objects, got {type(item).__name__} {_short(item)}")
     return records
 
 

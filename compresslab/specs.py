@@ -49,7 +49,11 @@ class Spec:
 
     @classmethod
     def from_json(cls, text: str):
-        return cls.from_dict(json.loads(text))
+        try:
+            payload = json.loads(text)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{cls.__name__}.from_json got text that is not JSON ({error}): {str(text)[:60]!r}") from None
+        return cls.from_dict(payload)
 
     def replace(self, **changes):
         """A copy with some fields changed (validated again)."""
@@ -122,8 +126,8 @@ def check_number(spec, field_name: str, low: float | None = None, high: float | 
     if ok and high is not None:
         ok = value < high if high_open else value <= high
     if not ok:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
         finite = "finite " if _is_real(value) and not math.isfinite(value) else ""

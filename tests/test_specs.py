@@ -89,5 +89,5 @@ def test_non_finite_numbers_are_refused_naming_the_field(value):
         def __post_init__(self):
             check_number(self, "scale", 0, None, low_open=True)
 
-    with pytest.raises(ValueError, match=r"Unbounded.scale is -?(inf|nan); it must be a finite number in \(0, inf\]"):
+    with pytest.raises(ValueError, match=r"Unbounded.scale is -?(inf|nan); it must be a finite number in \(0, inf\)"):
         Unbounded(scale=value)

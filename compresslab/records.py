@@ -242,7 +242,11 @@ class ExperimentLog:
     Every :meth:`append` writes one line, flushes and fsyncs, so a process killed mid-sweep
     leaves every finished record intact. A torn last line (a write cut short by a crash) is
     skipped with a warning when reading, and moved aside to ``<log>.torn`` before the next
-    append so the log stays valid. Opening an existing log resumes it.
+    append so the log stays valid. Opening an existing log resumes it. Several processes on one
+    machine may append at once: appends hold an exclusive ``flock`` on the log (readers a shared
+    one), so a half-written line of a live writer is never taken for a crash leftover.
+    Every line is type-checked on read; a bad line raises ``ValueError`` naming the file, the
+    line number and the field.
 
     Example:
         >>> log = ExperimentLog("runs/sweep.jsonl")

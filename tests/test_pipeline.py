@@ -153,7 +153,13 @@ def test_autocompress_finds_a_smaller_model_within_budget(trained_student, small
     assert found.best_record.accuracy >= found.baseline.accuracy - 0.02
     assert deployable_bytes(found.best_record) < deployable_bytes(found.baseline)
     logged = ExperimentLog(log).records()
-    assert len(logged) == 1 + len(found.records) and 2 <= len(found.records) <= 3
+    # the input and every trial on validation, then the input and the pick measured once on test
+    assert len(logged) == 1 + len(found.records) + 2 and 2 <= len(found.records) <= 3
+    assert [r.extra["split"] for r in logged] == ["validation"] * (1 + len(found.records)) + ["test", "test"]
+    assert found.baseline.dataset.endswith("(validation)") and found.test_record.dataset == small_digits.name
+    assert found.test_record.extra["validation_accuracy"] == found.best_record.accuracy
+    assert found.met_on_test == (found.test_record.accuracy >= found.baseline_test.accuracy - 0.02)
+    assert len(found.study.trials) == len(found.records)  # every candidate is a study trial
     assert all("meets_budget" in r.extra for r in found.records)
     assert any("sensitivity caps" in note for note in found.notes)
     for record in found.records:  # a trial started from a pruned model records the whole chain
@@ -193,9 +199,45 @@ def test_autocompress_does_not_rerun_levels_the_caps_make_identical(trained_stud
 
 def test_autocompress_rejects_bad_arguments(trained_student, small_digits):
     with pytest.raises(ValueError) as caught:
-        cl.autocompress(trained_student, small_digits, max_accuracy_drop=-1, objective="speed", max_trials=0)
+        cl.autocompress(trained_student, small_digits, max_accuracy_drop=-1, objective="speed", max_trials=0,
+                        search="grid", validation=0.9)
     message = str(caught.value)
-    assert "max_accuracy_drop" in message and "objective" in message and "max_trials" in message
+    for word in ("max_accuracy_drop", "objective", "max_trials", "search is 'grid'", "validation is 0.9"):
+        assert word in message
+
+
+def test_autocompress_never_reads_the_test_split_while_choosing(trained_student, small_digits, monkeypatch):
+    """Every measurement before the final report uses the validation split; the test split is read twice at the end."""
+    from compresslab.pipeline import search as search_module
+
+    seen = []
+    real_measure = search_module.measure
+    real_run = search_module.run_pipeline
+
+    def spy_measure(model, data, **kwargs):
+        seen.append(data.name)
+        return real_measure(model, data, **kwargs)
+
+    def spy_run(model, data, *args, **kwargs):
+        seen.append(data.name)
+        return real_run(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(search_module, "measure", spy_measure)
+    monkeypatch.setattr(search_module, "run_pipeline", spy_run)
+    found = cl.autocompress(trained_student, small_digits, max_accuracy_drop=50.0, epochs=0, sparsities=(0.5,),
+                            cluster_choices=(16,), max_trials=2)
+    assert seen[-2:] == [small_digits.name, small_digits.name]  # input and pick, once each, on test
+    assert all(name.endswith("(validation)") for name in seen[:-2]) and len(seen) == 2 + 1 + len(found.records)
+
+
+def test_autocompress_as_a_stored_study_with_nsga2(trained_student, small_digits, tmp_path):
+    url = f"sqlite:///{tmp_path / 'auto.db'}"
+    found = cl.autocompress(trained_student, small_digits, max_accuracy_drop=50.0, epochs=0, sparsities=(0.5, 0.8),
+                            cluster_choices=(8,), max_trials=3, search="nsga2", storage=url, study_name="auto")
+    stored = cl.studies.load_study("auto", url)
+    assert len(stored.trials) == 3 == len(found.records)
+    assert {tuple(sorted(t.params)) for t in stored.trials} == {("clusters", "format", "sparsity_level")}
+    assert [r.name for r in cl.studies.study_records(stored)] == [r.name for r in found.records]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,12 @@
 """Auto-compression: search sparsities, cluster counts and formats within an accuracy budget.
 
 Owns: :func:`autocompress` and :class:`AutocompressResult`. The budget is in percentage POINTS.
+
+Every candidate is a trial of an Optuna study (objectives: the smallest stored file or the latency,
+and accuracy on the VALIDATION split; the budget is a constraint), kept in memory or, with
+``storage=``, in a shared database (see :mod:`compresslab.studies`). Choices are made on the
+validation split carved from the training data; the chosen variant is measured once on the test
+split, to report.
 """
 
 from __future__ import annotations
@@ -36,6 +42,11 @@ class AutocompressResult:
         interrupted: the search was stopped (KeyboardInterrupt) and the best so far returned.
         seconds: wall time of the search.
         notes: what the search did, in order (for people reading the result).
+        test_record: the chosen variant measured ONCE on the held-out test split (what to report);
+            ``best_record`` and ``records`` hold validation accuracies (what the choices used).
+        met_on_test: whether the test accuracy is within the budget of the input's test accuracy.
+        baseline_test: the input model measured on the test split.
+        study: the Optuna study holding every trial (``study.trials_dataframe()``).
     """
 
     best: object
@@ -47,6 +58,10 @@ class AutocompressResult:
     interrupted: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    test_record: Record | None = None
+    met_on_test: bool | None = None
+    baseline_test: Record | None = None
+    study: object = None
 
     def frame(self):
         from ..records import to_frame
@@ -54,22 +69,55 @@ class AutocompressResult:
         return to_frame([self.baseline, *self.records])
 
 
+VALIDATION_FRACTION = 0.1  # carved from the training split when the data set has no validation split
+
+
+def with_validation(data: Dataset, fraction: float = VALIDATION_FRACTION, seed: int = 0) -> Dataset:
+    """``data`` itself when it has a validation split, else a copy with one carved from training."""
+    if len(getattr(data, "y_val", None) if getattr(data, "y_val", None) is not None else ()) > 0:
+        return data
+    return data.with_validation(fraction, seed=seed)
+
+
+def validation_view(data: Dataset) -> Dataset:
+    """The data set whose held-out split is the VALIDATION split (so choices never read the test split)."""
+    return Dataset(data.x_train, data.y_train, data.x_val, data.y_val, list(data.class_names),
+                   name=f"{data.name} (validation)", source=data.source)
+
+
 class _Search:
-    """Book-keeping of one autocompress run: budget, trials, best so far."""
+    """Book-keeping of one autocompress run: the study, the budget, trials, best so far."""
 
     def __init__(self, model, data, *, max_accuracy_drop, objective, log, max_trials, time_budget, seed,
-                 progress, on_trial):
-        self.model, self.data = model, data
+                 progress, on_trial, space, storage=None, study_name=None, sampler=None):
+        from ..studies.study import _optuna
+
+        optuna = _optuna()
+        self.model, self.data, self.choose = model, data, validation_view(data)
         self.objective, self.seed, self.progress, self.on_trial = objective, seed, progress, on_trial
         self.log = ExperimentLog(log) if isinstance(log, (str, os.PathLike)) else log
         self.max_trials, self.time_budget = max_trials, time_budget
         self.started = time.perf_counter()
-        self.baseline = measure(model, data, name="autocompress: input", technique="baseline", tflite=True,
+        self.baseline = measure(model, self.choose, name="autocompress: input", technique="baseline", tflite=True,
                                 latency=objective == "latency", seed=seed,
-                                extra={"compressed_bytes": len(codec.encode(model))})
+                                extra={"compressed_bytes": len(codec.encode(model)), "split": "validation"})
         if self.log is not None:
             self.log.append(self.baseline)
         self.floor = self.baseline.accuracy - max_accuracy_drop / 100.0
+        self.space = space
+        directions = ["minimize", "maximize"]
+        if storage is None:
+            self.study = optuna.create_study(directions=directions, sampler=sampler, study_name=study_name)
+        else:
+            from ..studies.storage import open_storage
+            from ..studies.study import FORMAT_VERSION, _create
+
+            info = {"kind": "autocompress", "version": FORMAT_VERSION, "objective": objective,
+                    "max_accuracy_drop": max_accuracy_drop, "dataset": data.name, "seed": seed,
+                    "started": time.time()}  # a new search each run: never mixed with an old one
+            # One process asks and tells every trial here: no heartbeats (they are for workers).
+            self.study = _create(study_name or f"autocompress-{int(time.time())}",
+                                 open_storage(storage, heartbeat_seconds=None), info, directions)
         self.records: list[Record] = []
         self.notes: list[str] = []
         self.best = (model, self.baseline, None)
@@ -87,28 +135,47 @@ class _Search:
         self.notes.append(text)
         _emit(self.progress, "autocompress: " + text)
 
-    def trial(self, start_model, recipe: list[dict], label: str, prefix: list[dict] | None = None):
+    def ask(self, params: dict | None = None):
+        """A new study trial; ``params`` fixes its knobs (a guided choice), else the sampler picks them."""
+        if params:
+            self.study.enqueue_trial(params)
+        return self.study.ask(self.space)
+
+    def trial(self, start_model, recipe: list[dict], label: str, prefix: list[dict] | None = None,
+              params: dict | None = None, study_trial=None):
         """Run one candidate recipe from ``start_model``; returns (result, meets budget) or None if out of budget.
 
         ``prefix`` holds the steps that made ``start_model`` from the input model, so the record's
-        spec describes the whole chain.
+        spec describes the whole chain. The candidate is a trial of the study, with ``params`` as its
+        knobs; its accuracy is measured on the validation split.
         """
+        from ..studies.study import RECORD_KEY, _optuna
+
         if self.out_of_budget():
             return None
+        optuna = _optuna()
         self.trials += 1
-        result = run_pipeline(start_model, self.data, recipe, name=f"autocompress #{self.trials}: {label}",
-                              seed=self.seed, measure_input=False, latency=self.objective == "latency")
+        study_trial = study_trial or self.ask(params)
+        try:
+            result = run_pipeline(start_model, self.choose, recipe, name=f"autocompress #{self.trials}: {label}",
+                                  seed=self.seed, measure_input=False, latency=self.objective == "latency")
+        except BaseException:
+            self.study.tell(study_trial, state=optuna.trial.TrialState.FAIL)
+            raise
         record = result.final
         record.technique = "pipeline"
         record.spec = {"recipe": list(prefix or []) + result.steps, "stage": len(prefix or []) + len(result.steps)}
-        record.extra["autocompress_trial"] = self.trials
-        record.extra["accuracy_floor"] = self.floor
-        record.extra["meets_budget"] = bool(record.accuracy >= self.floor)
+        ok = record.accuracy >= self.floor
+        record.extra.update(autocompress_trial=self.trials, accuracy_floor=self.floor, meets_budget=bool(ok),
+                            split="validation", trial=study_trial.number)
+        study_trial.set_user_attr(RECORD_KEY, record.to_dict())
+        study_trial.set_user_attr("label", label)
+        study_trial.set_constraint("accuracy_floor", self.floor - record.accuracy)  # <= 0: within budget
+        self.study.tell(study_trial, [self.score(record), record.accuracy])
         self.records.append(record)
         if self.log is not None:
             self.log.append(record)
-        ok = record.accuracy >= self.floor
-        self.note(f"trial {self.trials} {label}: {100 * record.accuracy:.2f}% "
+        self.note(f"trial {self.trials} {label}: {100 * record.accuracy:.2f}% on validation "
                   f"({'within' if ok else 'outside'} budget), "
                   + (f"{record.latency_ms:.3f} ms" if self.objective == "latency" else f"{deployable_bytes(record):,.0f} B"))
         if ok and self.score(record) < self.score(self.best[1]):
@@ -120,21 +187,38 @@ class _Search:
 
 
 def _layer_caps(model, data, levels, max_accuracy_drop, search) -> dict[str, float]:
-    """Per-layer sparsity limits from a one-shot sensitivity scan (fine-tuning later recovers more)."""
+    """Per-layer sparsity limits from a one-shot sensitivity scan on VALIDATION images.
+
+    ``data`` is the validation view: the scan decides, so it never reads the test split.
+    """
     from ..prune import sensitivity_scan, suggest_sparsities
 
     scan = sensitivity_scan(model, data, sorted(set([0.0, *levels])))
     # One-shot pruning loses far more than pruning with fine-tuning, so a layer may lose up to
     # four times the budget (at least 2 points) in the scan and still be worth trying.
-    loose = min(0.99, max(4 * max_accuracy_drop, 2.0) / 100.0)
-    caps = suggest_sparsities(scan, loose)
-    search.note("sensitivity caps (one-shot scan, loose drop "
-                f"{100 * loose:.1f} pts): " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in caps.items()))
+    loose = min(99.0, max(4 * max_accuracy_drop, 2.0))
+    caps = suggest_sparsities(scan, _caps_budget(loose))
+    search.note(f"sensitivity caps (one-shot scan on validation, loose drop {loose:.1f} pts): "
+                + ", ".join(f"{k} {100 * v:.0f}%" for k, v in caps.items()))
     return caps
 
 
+def _caps_budget(points: float) -> float:
+    """The budget as ``prune.suggest_sparsities`` takes it (a fraction until the renovation lands)."""
+    return points / 100.0
+
+
+def _prune_label(level: float, sparsities: dict[str, float]) -> str:
+    """What a pruning trial really does: the per-layer sparsities, and the level they came from."""
+    done = sorted(set(round(100 * v) for v in sparsities.values()))
+    if len(done) == 1:
+        return f"prune every layer {done[0]}% (level {100 * level:.0f}%)"
+    return ("prune per layer " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in sparsities.items())
+            + f" (level {100 * level:.0f}%, capped by sensitivity)")
+
+
 def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accuracy_drop):
-    model, data = search.model, search.data
+    model, data = search.model, search.choose
     caps = _layer_caps(model, data, levels, max_accuracy_drop, search)
     levels = sorted(levels)
     # Binary search for the highest sparsity level that stays within budget after fine-tuning.
@@ -152,7 +236,8 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
         outcome = tried.get(signature)
         if outcome is None:
             outcome = search.trial(model, [{"step": "prune", "sparsities": sparsities, "epochs": epochs,
-                                            "schedule": "oneshot"}], f"prune {100 * level:.0f}% capped per layer")
+                                            "schedule": "oneshot"}], _prune_label(level, sparsities),
+                                   params={"sparsity_level": level, "clusters": 0, "format": "keras"})
             if outcome is None:
                 return
             tried[signature] = outcome
@@ -165,40 +250,87 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
         else:
             high = middle - 1
     start = best_pruned if best_pruned is not None else model
+    kept = 0.0 if best_level is None else best_level
     search.note(f"pruning level kept: {'none' if best_level is None else f'{100 * best_level:.0f}%'}")
     # Fewest clusters (index bits) first: the first count within budget is the smallest file.
     for clusters in sorted(cluster_choices):
         outcome = search.trial(start, [{"step": "cluster", "clusters": clusters, "epochs": epochs},
                                        {"step": "export", "format": "codec"}],
                                f"{'pruned ' if best_pruned is not None else ''}{clusters} clusters "
-                               f"({math.log2(clusters):.0f}-bit indices) + codec", prefix)
+                               f"({math.log2(clusters):.0f}-bit indices) + codec", prefix,
+                               params={"sparsity_level": kept, "clusters": clusters, "format": "codec"})
         if outcome is None:
             return
         if outcome[1]:
             break
     search.trial(start, [{"step": "quantize", "mode": "int8"}],
-                 f"{'pruned ' if best_pruned is not None else ''}int8 TFLite", prefix)
+                 f"{'pruned ' if best_pruned is not None else ''}int8 TFLite", prefix,
+                 params={"sparsity_level": kept, "clusters": 0, "format": "int8"})
+
+
+def _search_sampled(search: _Search, *, levels, epochs, max_accuracy_drop):
+    """Let the study's sampler (e.g. NSGA-II with the budget as a constraint) choose every knob."""
+    model = search.model
+    caps = _layer_caps(model, search.choose, levels, max_accuracy_drop, search)
+    while not search.out_of_budget():
+        trial = search.ask()
+        level, clusters, form = trial.params["sparsity_level"], trial.params["clusters"], trial.params["format"]
+        steps, label = [], []
+        if level > 0:
+            sparsities = {layer: min(level, cap) for layer, cap in caps.items()}
+            steps.append({"step": "prune", "sparsities": sparsities, "epochs": epochs, "schedule": "oneshot"})
+            label.append(_prune_label(level, sparsities))
+        if form == "int8":
+            steps.append({"step": "quantize", "mode": "int8"})
+            label.append("int8 TFLite")
+        else:
+            if clusters:
+                steps.append({"step": "cluster", "clusters": clusters, "epochs": epochs})
+                label.append(f"{clusters} clusters")
+            steps.append({"step": "export", "format": "codec"})
+            label.append("codec")
+        if search.trial(model, steps, " + ".join(label), study_trial=trial) is None:
+            return
 
 
 def _search_latency(search: _Search, *, epochs, filter_ratios):
     model = search.model
     for mode in ("int8", "dynamic", "float16"):
-        if search.trial(model, [{"step": "quantize", "mode": mode}], f"{mode} TFLite") is None:
+        if search.trial(model, [{"step": "quantize", "mode": mode}], f"{mode} TFLite",
+                        params={"mode": mode, "filter_ratio": 0.0}) is None:
             return
     for ratio in sorted(filter_ratios):
         outcome = search.trial(model, [{"step": "prune", "sparsity": ratio, "structure": "filters",
                                         "schedule": "oneshot", "epochs": max(1, epochs)},
                                        {"step": "quantize", "mode": "int8"}],
-                               f"{100 * ratio:.0f}% filters removed + int8")
+                               f"{100 * ratio:.0f}% filters removed + int8",
+                               params={"mode": "int8", "filter_ratio": ratio})
         if outcome is None or not outcome[1]:
             return
+
+
+def _space(objective: str, levels, choices, ratios) -> dict:
+    from ..studies.study import _optuna
+
+    distributions = _optuna().distributions
+    if objective == "size":
+        return {"sparsity_level": distributions.CategoricalDistribution([0.0, *sorted(levels)]),
+                "clusters": distributions.CategoricalDistribution([0, *sorted(choices)]),
+                "format": distributions.CategoricalDistribution(["keras", "codec", "int8"])}
+    return {"mode": distributions.CategoricalDistribution(["int8", "dynamic", "float16"]),
+            "filter_ratio": distributions.CategoricalDistribution([0.0, *sorted(ratios)])}
+
+
+SEARCHES = ("guided", "nsga2")
 
 
 def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, objective: str = "size", log=None,
                  max_trials: int | None = 12, time_budget: float | None = None, epochs: int = 1,
                  sparsities: Iterable[float] = (0.5, 0.75, 0.9, 0.95, 0.97),
                  cluster_choices: Iterable[int] = (8, 16, 32), filter_ratios: Iterable[float] = (0.25, 0.5),
-                 seed: int = 0, progress: bool = False, on_trial: Callable | None = None) -> AutocompressResult:
+                 seed: int = 0, progress: bool = False, on_trial: Callable | None = None, search: str = "guided",
+                 validation: float = VALIDATION_FRACTION, storage=None, study_name: str | None = None
+                 ) -> AutocompressResult:
     """Search for the smallest (or fastest) variant within an accuracy budget.
 
     ``objective="size"``: a one-shot sensitivity scan caps each layer's sparsity (sensitive
@@ -208,14 +340,22 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
     compresslab's codec, and int8 TFLite is tried as an alternative format. ``objective="latency"``:
     int8 / dynamic / float16 TFLite, then filter pruning + int8, by LiteRT latency (1 thread).
 
-    Every variant tried is measured on the held-out test split and logged. The best so far is
-    kept: a ``KeyboardInterrupt`` (Ctrl-C, or raised by ``on_trial``) ends the search early and
-    returns it with ``interrupted=True``.
+    Every choice is made on a VALIDATION split (the data set's own, or ``validation`` of the training
+    images carved off, stratified and seeded; fine-tuning then uses the rest): the sensitivity scan,
+    the budget check of every trial and the final pick. The pick is then measured ONCE on the test
+    split (``test_record``), which is what a report should quote. Every trial is a trial of an Optuna
+    study (``result.study``) and is logged. The best so far is kept: a ``KeyboardInterrupt`` (Ctrl-C,
+    or raised by ``on_trial``) ends the search early and returns it with ``interrupted=True``.
+
+    ``search="guided"`` (default) runs the steps above, each step's choice fixed by the previous
+    results; ``search="nsga2"`` lets Optuna's NSGA-II sampler choose sparsity level, clusters and
+    format for every trial, with the budget as a constraint (for ``max_trials`` of a few dozen).
 
     Args:
         model: a trained tf_keras model (not modified).
         data: the data set.
-        max_accuracy_drop: the budget in percentage POINTS of test accuracy (0.5 = half a point).
+        max_accuracy_drop: the budget in percentage POINTS of accuracy (0.5 = half a point), checked on
+            the validation split while searching and reported on the test split.
         objective: ``"size"`` (smallest real file) or ``"latency"``.
         log: an ExperimentLog or path; the input and every variant are appended.
         max_trials: at most this many candidate variants (None: no limit).
@@ -227,6 +367,12 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
         seed: training seed.
         progress: print a line per trial.
         on_trial: ``callable(record)`` after every trial.
+        search: ``"guided"`` or ``"nsga2"`` (size objective only).
+        validation: fraction of the training images carved off for choosing, when ``data`` has no
+            validation split of its own.
+        storage: None (the study lives in memory) or a study storage (URL or path; see
+            :mod:`compresslab.studies`) to keep every trial in a database.
+        study_name: the study's name in ``storage``.
 
     Returns:
         An :class:`AutocompressResult`.
@@ -262,6 +408,12 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
     ratios = list(filter_ratios)
     if not all(_is_number(r, 0, low_open=True) and r < 1 for r in ratios):
         problems.append(f"filter_ratios is {ratios!r}; give values in (0, 1)")
+    if search not in SEARCHES:
+        problems.append(f"search is {search!r}; allowed: {', '.join(SEARCHES)}")
+    elif search == "nsga2" and objective != "size":
+        problems.append("search 'nsga2' explores sparsity, clusters and format: use it with objective 'size'")
+    if not _is_number(validation, 0, low_open=True) or validation >= 0.5:
+        problems.append(f"validation is {validation!r}; give the fraction of training images to carve off, in (0, 0.5)")
     if not problems:
         try:
             check_model_fits(model, data)
@@ -269,25 +421,60 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
             problems.append(str(error))
     if problems:
         raise ValueError("autocompress cannot start:\n" + "\n".join(f"  - {p}" for p in problems))
-    search = _Search(model, data, max_accuracy_drop=max_accuracy_drop, objective=objective, log=log,
-                     max_trials=max_trials, time_budget=time_budget, seed=seed, progress=progress,
-                     on_trial=on_trial)
+    from ..studies.study import _optuna
+
+    data = with_validation(data, validation, seed)
+    sampler = (_optuna().samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, (max_trials or 20) // 2)))
+               if search == "nsga2" else None)
+    state = _Search(model, data, max_accuracy_drop=max_accuracy_drop, objective=objective, log=log,
+                    max_trials=max_trials, time_budget=time_budget, seed=seed, progress=progress,
+                    on_trial=on_trial, space=_space(objective, levels, choices, ratios), storage=storage,
+                    study_name=study_name, sampler=sampler)
+    state.note(f"choosing on {len(data.y_val):,} validation images carved from training "
+               f"({len(data.y_train):,} left for fine-tuning); the test split is read once, at the end")
+    search_state = state
     interrupted = False
     try:
-        if objective == "size":
-            _search_size(search, levels=levels, cluster_choices=choices, epochs=epochs,
+        if objective == "size" and search == "nsga2":
+            _search_sampled(search_state, levels=levels, epochs=epochs, max_accuracy_drop=max_accuracy_drop)
+        elif objective == "size":
+            _search_size(search_state, levels=levels, cluster_choices=choices, epochs=epochs,
                          max_accuracy_drop=max_accuracy_drop)
         else:
-            _search_latency(search, epochs=epochs, filter_ratios=ratios)
+            _search_latency(search_state, epochs=epochs, filter_ratios=ratios)
     except KeyboardInterrupt:
         interrupted = True
-        search.note(f"interrupted after {search.trials} trial(s); returning the best so far")
-    if search.out_of_budget():
-        search.note(f"stopped by the budget after {search.trials} trial(s)")
-    best, best_record, blob = search.best
-    search.note(f"best: {best_record.name} at {100 * best_record.accuracy:.2f}% (input "
-                f"{100 * search.baseline.accuracy:.2f}%)")
-    return AutocompressResult(best=best, best_record=best_record, blob=blob, baseline=search.baseline,
-                              records=search.records, met=best_record.accuracy >= search.floor,
-                              interrupted=interrupted, seconds=time.perf_counter() - search.started,
-                              notes=search.notes)
+        state.note(f"interrupted after {state.trials} trial(s); returning the best so far")
+    if state.out_of_budget():
+        state.note(f"stopped by the budget after {state.trials} trial(s)")
+    best, best_record, blob = state.best
+    state.note(f"best on validation: {best_record.name} at {100 * best_record.accuracy:.2f}% (input "
+               f"{100 * state.baseline.accuracy:.2f}%)")
+    baseline_test, test_record = _report_on_test(state, best, best_record)
+    met_on_test = test_record.accuracy >= baseline_test.accuracy - max_accuracy_drop / 100.0
+    state.note(f"on the test split (read once): {100 * test_record.accuracy:.2f}% against the input's "
+               f"{100 * baseline_test.accuracy:.2f}% ({'within' if met_on_test else 'outside'} the budget)")
+    return AutocompressResult(best=best, best_record=best_record, blob=blob, baseline=state.baseline,
+                              records=state.records, met=best_record.accuracy >= state.floor,
+                              interrupted=interrupted, seconds=time.perf_counter() - state.started,
+                              notes=state.notes, test_record=test_record, met_on_test=met_on_test,
+                              baseline_test=baseline_test, study=state.study)
+
+
+def _report_on_test(state: _Search, best, best_record: Record) -> tuple[Record, Record]:
+    """The input and the chosen variant measured on the test split: the figures to report."""
+    latency = state.objective == "latency"
+    baseline_test = measure(state.model, state.data, name="autocompress: input", technique="baseline",
+                            tflite=True, latency=latency, seed=state.seed,
+                            extra={"compressed_bytes": state.baseline.extra["compressed_bytes"], "split": "test"})
+    if best is state.model:
+        return baseline_test, baseline_test
+    keep = {k: v for k, v in best_record.extra.items() if k in ("compressed_bytes", "compressed_ratio", "label")}
+    test_record = measure(best, state.data, name=best_record.name, technique=best_record.technique,
+                          spec=best_record.spec, tflite=True, latency=latency, seed=state.seed,
+                          extra={**keep, "split": "test", "chosen_on": "validation",
+                                 "validation_accuracy": best_record.accuracy})
+    for record in (baseline_test, test_record):
+        if state.log is not None:
+            state.log.append(record)
+    return baseline_test, test_record

@@ -49,14 +49,15 @@ def storage_url(storage=None) -> str:
                     "open_storage()")
 
 
-def open_storage(storage=None, *, heartbeat_seconds: int = HEARTBEAT_SECONDS, grace_seconds: int = GRACE_SECONDS,
-                 max_retry: int = MAX_RETRY):
+def open_storage(storage=None, *, heartbeat_seconds: int | None = HEARTBEAT_SECONDS,
+                 grace_seconds: int = GRACE_SECONDS, max_retry: int = MAX_RETRY):
     """An Optuna ``RDBStorage`` with heartbeats and automatic retry of trials whose worker died.
 
     Args:
         storage: None (default SQLite file), a URL, a file path (SQLite) or an existing storage
             (returned as it is).
-        heartbeat_seconds: how often a running trial's worker records that it is alive.
+        heartbeat_seconds: how often a running trial's worker records that it is alive (None: no
+            heartbeats, for studies whose trials are asked and told by one process, like autocompress).
         grace_seconds: silence after which a running trial counts as dead.
         max_retry: how many times a dead trial is queued again.
 
@@ -79,10 +80,11 @@ def open_storage(storage=None, *, heartbeat_seconds: int = HEARTBEAT_SECONDS, gr
         engine_kwargs = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
+    beats = {} if heartbeat_seconds is None else {
+        "heartbeat_interval": heartbeat_seconds, "grace_period": grace_seconds,
+        "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)}
     try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_seconds, grace_period=grace_seconds,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beats)
     except Exception as error:  # noqa: BLE001  (SQLAlchemy/driver errors have many types; name the URL)
         raise ValueError(f"cannot open study storage {_redact(url)}: {error}. Give sqlite:///path/to/file.db "
                          "or a PostgreSQL URL postgresql+psycopg2://user@host:port/database") from error

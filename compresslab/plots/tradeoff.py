@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from ..sizes import SIZE_MEASURES, _present, pareto_front, size_column  # noqa: F401  (re-exported)
 from .common import TECHNIQUE_COLORS, base_layout
 
+_OTHER_COLOR = "#9e9e9e"
 
 
 

@@ -62,6 +62,9 @@ def test_inputs_travel_inside_the_study_not_as_paths(trained_student, small_digi
     data = studies.study.data_from_bytes(blobs.get(info["data"]))
     assert model.count_params() == trained_student.count_params()
     assert (data.x_test == small_digits.x_test).all() and data.name == small_digits.name
+    carved = small_digits.with_validation(0.2, seed=0)  # the validation split travels too
+    again = studies.study.data_from_bytes(studies.study.data_to_bytes(carved))
+    assert len(again.y_val) == len(carved.y_val) > 0 and (again.x_val == carved.x_val).all()
     with pytest.raises(KeyError, match="no blob"):
         blobs.get("0" * 64)
 

@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from ..data import Dataset
 from ..records import ExperimentLog, Record
 from .recipe import TECHNIQUES, _parse, validate_recipe
@@ -89,10 +87,9 @@ def _worker_inputs(model_path: str, data_path: str):
 
         _WORKER_CACHE[model_path] = load_model(model_path, verify=False)
     if data_path not in _WORKER_CACHE:
-        with np.load(data_path, allow_pickle=False) as arrays:
-            _WORKER_CACHE[data_path] = Dataset(
-                arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
-                [str(c) for c in arrays["class_names"]], name=str(arrays["name"]), source=str(arrays["source"]))
+        from ..studies.study import data_from_bytes
+
+        _WORKER_CACHE[data_path] = data_from_bytes(Path(data_path).read_bytes())
     return _WORKER_CACHE[model_path], _WORKER_CACHE[data_path]
 
 
@@ -194,8 +191,9 @@ def _run_configurations(model, data, todo, log, *, executor, max_workers, seed, 
         model_path = str(Path(folder) / "model.keras")
         data_path = str(Path(folder) / "data.npz")
         save_model(model, model_path)
-        np.savez(data_path, x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test,
-                 class_names=np.array(data.class_names), name=np.array(data.name), source=np.array(data.source))
+        from ..studies.study import data_to_bytes
+
+        Path(data_path).write_bytes(data_to_bytes(data))  # every split, validation included
         owned = executor is None
         if owned:
             import multiprocessing

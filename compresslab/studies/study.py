@@ -89,8 +89,7 @@ def data_from_bytes(content: bytes) -> Dataset:
     """The Dataset stored by :func:`data_to_bytes`."""
     with np.load(io.BytesIO(content), allow_pickle=False) as arrays:
         present = {key: arrays[key] for key in _DATA_ARRAYS if key in arrays.files}
-        extra = {key: present[key] for key in ("x_val", "y_val") if key in present
-                 and key in Dataset.__dataclass_fields__}
+        extra = {key: present[key] for key in ("x_val", "y_val") if key in present}
         return Dataset(present["x_train"], present["y_train"], present["x_test"], present["y_test"],
                        [str(c) for c in arrays["class_names"]], name=str(arrays["name"]),
                        source=str(arrays["source"]), **extra)

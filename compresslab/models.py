@@ -265,6 +265,16 @@ def check_model_fits(model, data: Dataset) -> None:
             f"the model expects inputs of shape {model_shape} but {data.name} images have shape "
             f"{data.input_shape}"
         )
+    if isinstance(model.output_shape, list):
+        raise ValueError(
+            f"the model has {len(model.output_shape)} outputs {[tuple(s) for s in model.output_shape]}; "
+            "compresslab works with single-output image classifiers (one output of shape (None, classes))"
+        )
+    if len(model.output_shape) != 2:
+        raise ValueError(
+            f"the model's output has shape {tuple(model.output_shape)}; compresslab works with image classifiers "
+            "whose output is (None, classes)"
+        )
     outputs = model.output_shape[-1]
     if outputs != data.num_classes:
         raise ValueError(

@@ -124,3 +124,17 @@ def test_seed_cnn_learns_real_mnist_in_one_epoch(mnist):
     model = cl.models.seed_cnn()
     cl.train(model, mnist, epochs=1, seed=0, batch_size=128, progress=False)
     assert cl.models.accuracy(model, mnist) > 0.97
+
+
+def test_models_that_are_not_single_output_classifiers_are_named_clearly(digits):
+    from compresslab._keras import keras
+    from compresslab.models import check_model_fits
+
+    inputs = keras.Input((28, 28, 1))
+    flat = keras.layers.Flatten()(inputs)
+    two = keras.Model(inputs, [keras.layers.Dense(10)(flat), keras.layers.Dense(10)(flat)])
+    with pytest.raises(ValueError, match=r"has 2 outputs \[\(None, 10\), \(None, 10\)\]; compresslab works with single-output"):
+        check_model_fits(two, digits)
+    dense_map = keras.Model(inputs, keras.layers.Conv2D(10, 3)(inputs))
+    with pytest.raises(ValueError, match=r"output has shape \(None, 26, 26, 10\)"):
+        check_model_fits(dense_map, digits)

@@ -8,6 +8,9 @@ Three drills, each run in child processes that import only ``compresslab.records
 - ``write_kills``: a child rewrites one file with :func:`atomic_write` in a loop (self-checking
   payloads of 0.2-2 MB) and is SIGKILLed at a random moment, K times; counts targets that are
   corrupt, temporary files left right after the kill, and those left after the next write.
+- ``sweep_kill``: a sweep with 2 spawned workers is SIGKILLed after its second record; counts the
+  records kept, the worker processes still alive 10 s later (orphans), and whether a rerun resumes
+  to exactly one record per configuration (this drill imports TensorFlow).
 - ``set_kills``: the same with :func:`atomic_write_many` writing three files carrying one run id;
   counts sets that mix two runs after the next write (which replays an interrupted set).
 
@@ -241,6 +244,64 @@ def set_kills(folder: str | os.PathLike, kills: int = 60, seed: int = 1) -> dict
             "leftovers_after_next_write": leftovers}
 
 
+SWEEP_SCRIPT = """
+import sys
+import compresslab as cl
+from compresslab.models import build
+
+data = cl.load_dataset("digits").subset(train=300, test=100, seed=0)
+model = build("student_cnn", data.input_shape, data.num_classes, seed=0)
+cl.train(model, data, epochs=1, seed=0)
+grid = {"steps": ["prune"], "prune.sparsity": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "prune.schedule": "oneshot"}
+cl.sweep(model, data, grid, sys.argv[1], max_workers=2)
+"""
+
+
+def _marked(marker: str) -> list[int]:
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes() and \
+                        (entry / "stat").read_text().split(") ", 1)[1][0] != "Z":
+                    alive.append(int(entry.name))
+            except OSError:
+                continue
+    return alive
+
+
+def sweep_kill(folder: str | os.PathLike) -> dict:
+    """SIGKILL a running sweep (2 spawned workers) after its 2nd record; count orphans; rerun and check the resume."""
+    sys.path.insert(0, str(REPO))
+    from compresslab.records import ExperimentLog
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "sweep.jsonl"
+    marker = f"bench-sweep-kill-{os.getpid()}-{time.time_ns()}"
+    env = {**os.environ, "COMPRESSLAB_FAULT_MARK": marker}
+    parent = subprocess.Popen([sys.executable, "-c", SWEEP_SCRIPT, str(log)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 900
+    while not (log.exists() and len(ExperimentLog(log)) >= 2) and time.monotonic() < deadline and parent.poll() is None:
+        time.sleep(0.2)
+    processes_before = len(_marked(marker))
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    kept = [r.key for r in ExperimentLog(log).records()]
+    time.sleep(10)  # the workers notice within 0.5 s; give a loaded machine ample time
+    orphans = _marked(marker)
+    for pid in orphans:  # do not leave them behind even if the drill failed
+        os.kill(pid, signal.SIGKILL)
+    rerun = subprocess.run([sys.executable, "-c", SWEEP_SCRIPT, str(log)], env=env, capture_output=True, timeout=1800)
+    records = ExperimentLog(log).records()
+    names = [r.name for r in records]
+    return {"processes_before_kill": processes_before, "records_kept": len(kept), "orphans": len(orphans),
+            "rerun_exit_code": rerun.returncode, "records_after_resume": len(records),
+            "duplicates_after_resume": len(names) - len(set(names)),
+            "kept_records_unchanged": [r.key for r in records[:len(kept)]] == kept}
+
+
 def main() -> None:
     import argparse
 
@@ -255,13 +316,17 @@ def main() -> None:
         appends = concurrent_appends(work / "appends", 4, 200 if args.quick else 1000)
         kills = write_kills(work / "kills", 10 if args.quick else 60)
         sets = set_kills(work / "sets", 10 if args.quick else 60)
+        sweep = sweep_kill(work / "sweep")
     print(json.dumps({
         "bench": "faults", "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "cpus": os.cpu_count(), "concurrent_appends": appends, "write_kills": kills, "set_kills": sets,
+        "sweep_kill": sweep,
         "targets": {"lost": 0, "corrupt": 0, "leftovers_after_next_write": 0, "mixed_after_next_write": 0},
         "met": (appends["lost"] == 0 and appends["duplicated"] == 0 and kills["corrupt"] == 0
                 and kills["leftovers_after_next_write"] == 0 and kills["mode_ok"]
-                and sets["mixed_after_next_write"] == 0 and sets["leftovers_after_next_write"] == 0),
+                and sets["mixed_after_next_write"] == 0 and sets["leftovers_after_next_write"] == 0
+                and sweep["orphans"] == 0 and sweep["records_after_resume"] == 6
+                and sweep["duplicates_after_resume"] == 0 and sweep["kept_records_unchanged"]),
     }, indent=2))
 
 

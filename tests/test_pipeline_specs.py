@@ -13,6 +13,7 @@ from compresslab.pipeline import (
     ExportStep,
     PruneStep,
     QuantizeStep,
+    SparseVDStep,
     validate_recipe,
 )
 
@@ -25,6 +26,7 @@ from compresslab.pipeline import (
     QuantizeStep(bits=4, granularity="per_tensor"),
     DistillStep(temperature=4.0, alpha=0.5),
     ExportStep(format="tflite", mode="int8"),
+    SparseVDStep(epochs=3, kl_weight=0.5, layers=("conv1",)),
 ])
 def test_step_specs_round_trip_through_json_and_hash(spec):
     payload = json.loads(json.dumps(spec.to_dict()))
@@ -43,6 +45,7 @@ def test_step_specs_round_trip_through_json_and_hash(spec):
     (lambda: QuantizeStep(mode="int3"), ["mode is 'int3'"]),
     (lambda: DistillStep(temperature=0), ["temperature", "0"]),
     (lambda: ExportStep(format="zip"), ["format is 'zip'"]),
+    (lambda: SparseVDStep(epochs=0, threshold=12, kl_weight=-1), ["epochs is 0", "threshold is 12", "kl_weight is -1"]),
 ])
 def test_step_specs_refuse_bad_values_naming_every_problem(build, words):
     with pytest.raises(ValueError) as caught:

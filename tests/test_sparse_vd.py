@@ -95,3 +95,19 @@ def test_bad_settings_are_refused_before_training(trained_student, small_digits,
     with pytest.raises(ValueError) as caught:
         sparse_vd.variational_dropout(trained_student, small_digits, **kwargs)
     assert words in str(caught.value)
+
+
+def test_the_sparse_vd_recipe_ends_in_a_real_file_whose_model_is_measured(trained_seed_cnn, digits):
+    import compresslab as cl
+    from compresslab.pipeline import SparseVDStep, sparse_vd_compression_recipe
+
+    recipe = sparse_vd_compression_recipe(epochs=4, kl_weight=0.1, cluster_epochs=0)
+    assert SparseVDStep.from_dict(recipe[0]).kl_weight == 0.1
+    result = cl.run_pipeline(trained_seed_cnn, digits, recipe)
+    vd, clustered, export = result.records[1:]
+    assert vd.technique == "prune" and vd.sparsity > 0.8
+    assert clustered.sparsity >= vd.sparsity - 1e-9  # clustering kept every removed weight at zero
+    assert export.extra["compressed_bytes"] == len(result.blob)
+    assert result.ratio > 20 and export.accuracy >= result.records[0].accuracy - 0.05
+    decoded = cl.codec.decode(result.blob)
+    assert cl.models.accuracy(decoded, digits) == export.accuracy  # the file's model is what was measured

@@ -37,12 +37,13 @@ from .recipe import (
     TECHNIQUES,
     deep_compression_recipe,
     describe_step,
+    sparse_vd_compression_recipe,
     validate_recipe,
 )
 from .runner import PipelineResult, run_pipeline
 from .search import AutocompressResult, autocompress
-from .specs import ClusterStep, DistillStep, ExportStep, PruneStep, QuantizeStep, StepSpec
+from .specs import ClusterStep, DistillStep, ExportStep, PruneStep, QuantizeStep, SparseVDStep, StepSpec
 
-__all__ = ["run_pipeline", "validate_recipe", "deep_compression_recipe", "describe_step", "PipelineResult",
+__all__ = ["run_pipeline", "validate_recipe", "deep_compression_recipe", "sparse_vd_compression_recipe", "describe_step", "PipelineResult",
            "autocompress", "AutocompressResult", "sweep", "expand_grid", "STEPS", "RECIPES", "STEP_PARAMETERS",
-           "TECHNIQUES", "StepSpec", "PruneStep", "ClusterStep", "QuantizeStep", "DistillStep", "ExportStep", "PTQ_MODES", "PRUNE_SCHEDULES", "EXPORT_FORMATS", "OBJECTIVES"]
+           "TECHNIQUES", "StepSpec", "PruneStep", "SparseVDStep", "ClusterStep", "QuantizeStep", "DistillStep", "ExportStep", "PTQ_MODES", "PRUNE_SCHEDULES", "EXPORT_FORMATS", "OBJECTIVES"]

@@ -49,7 +49,26 @@ def deep_compression_recipe(*, sparsity: float = 0.92, scope: str = "global", pr
     ]
 
 
-RECIPES: dict[str, Callable[[], list[dict]]] = {"deep_compression": deep_compression_recipe}
+def sparse_vd_compression_recipe(*, epochs: int = 10, kl_weight: float = 1.0, threshold: float = 3.0,
+                                 clusters: int = 16, conv_clusters: int | None = 32, cluster_epochs: int = 1,
+                                 path: str | None = None) -> list[dict]:
+    """Sparse variational dropout, then weight sharing with the zeros kept, then compresslab's file format.
+
+    The model says which weights it does not need (Molchanov et al., ICML 2017); what is left is
+    clustered and entropy-coded as in Deep Compression.
+
+    Example:
+        >>> run_pipeline(model, data, sparse_vd_compression_recipe(epochs=20))
+    """
+    return [
+        {"step": "sparse_vd", "epochs": epochs, "kl_weight": kl_weight, "threshold": threshold},
+        {"step": "cluster", "clusters": clusters, "conv_clusters": conv_clusters, "epochs": cluster_epochs},
+        {"step": "export", "format": "codec", "path": path},
+    ]
+
+
+RECIPES: dict[str, Callable[[], list[dict]]] = {"deep_compression": deep_compression_recipe,
+                                                "sparse_vd_compression": sparse_vd_compression_recipe}
 
 
 def _parse(recipe):
@@ -108,7 +127,7 @@ def _check_order(steps: list, problems: list[str]) -> None:
                     problems.append(f"{where}: step {tflite_at + 1} already made a quantized TFLite file; it can only "
                                     "be exported as it is (format 'tflite', no mode)")
             else:
-                done = {"prune": "pruned", "cluster": "clustered", "distill": "distilled from",
+                done = {"prune": "pruned", "sparse_vd": "sparsified", "cluster": "clustered", "distill": "distilled from",
                         "quantize": "quantized again"}[name]
                 problems.append(f"{where}: comes after step {tflite_at + 1} (quantize to a TFLite file); a TFLite "
                                 f"file cannot be {done}: move {name!r} before the quantize step")
@@ -217,6 +236,9 @@ def describe_step(step: dict) -> str:
         else:
             target = f"{100 * step['sparsity']:.0f}%"
         return f"prune {target}" + (f" ({step['epochs']} ep)" if step.get("epochs") else "")
+    if name == "sparse_vd":
+        return (f"sparse VD {step['epochs']} ep" + (f" (KL x{step['kl_weight']:g})" if step.get("kl_weight", 1) != 1
+                                                   else ""))
     if name == "cluster":
         text = f"cluster {step['clusters']}"
         if step.get("conv_clusters"):

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 from ..specs import Spec
 from ..tflite import CONVERSION_MODES
 
-STEPS = ("distill", "prune", "cluster", "quantize", "export")
-TECHNIQUES = {"distill": "distill", "prune": "prune", "cluster": "cluster", "quantize": "quantize",
+STEPS = ("distill", "prune", "sparse_vd", "cluster", "quantize", "export")
+TECHNIQUES = {"distill": "distill", "prune": "prune", "sparse_vd": "prune", "cluster": "cluster", "quantize": "quantize",
               "export": "pipeline"}
 PTQ_MODES = ("dynamic", "float16", "int8")
 PRUNE_SCHEDULES = ("polynomial", "constant", "oneshot")
@@ -157,13 +157,20 @@ def _check_export(where, params, problems):
         problems.append(f"{where}: path is {params['path']!r}; it must be a file path or None")
 
 
-_CHECKS = {"distill": _check_distill, "prune": _check_prune, "cluster": _check_cluster,
-           "quantize": _check_quantize, "export": _check_export}
+def _check_sparse_vd(where, params, problems):
+    _check_epochs(where, params, problems, low=1)
+    threshold = params["threshold"]
+    if not _is_number(threshold) or not -10 < threshold < 10:
+        problems.append(f"{where}: threshold is {threshold!r}; it must be a log alpha between -10 and 10 (the paper uses 3)")
+    if not _is_number(params["kl_weight"], 0, low_open=True):
+        problems.append(f"{where}: kl_weight is {params['kl_weight']!r}; it must be a number > 0 (1: the paper's bound)")
+    layers = params["layers"]
+    if layers is not None and (isinstance(layers, str) or not layers or not all(isinstance(n, str) for n in layers)):
+        problems.append(f"{where}: layers is {layers!r}; it must be None (every Conv2D / Dense) or a list of names")
 
 
-
-_CHECKS = {"distill": _check_distill, "prune": _check_prune, "cluster": _check_cluster,
-           "quantize": _check_quantize, "export": _check_export}
+_CHECKS = {"distill": _check_distill, "prune": _check_prune, "sparse_vd": _check_sparse_vd,
+           "cluster": _check_cluster, "quantize": _check_quantize, "export": _check_export}
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,21 @@ class PruneStep(StepSpec):
 
 
 @dataclass(frozen=True)
+class SparseVDStep(StepSpec):
+    """Sparse variational dropout (:mod:`compresslab.sparse_vd`): ``epochs`` of training with a learned
+    noise per weight; weights with log alpha above ``threshold`` are removed. ``kl_weight`` scales the
+    KL term (1: the paper's bound)."""
+
+    step: ClassVar[str] = "sparse_vd"
+    epochs: int = 10
+    threshold: float = 3.0
+    kl_weight: float = 1.0
+    layers: tuple[str, ...] | None = None
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
 class ClusterStep(StepSpec):
     """Share weights: ``clusters`` centroids per kernel (``conv_clusters`` for convolutions).
 
@@ -285,9 +307,9 @@ class ExportStep(StepSpec):
 
 
 STEP_SPECS: dict[str, type[StepSpec]] = {cls.step: cls for cls in
-                                         (DistillStep, PruneStep, ClusterStep, QuantizeStep, ExportStep)}
+                                         (DistillStep, PruneStep, SparseVDStep, ClusterStep, QuantizeStep, ExportStep)}
 # Parameters each step takes, with their defaults (derived from the specs: one source of truth).
 STEP_PARAMETERS: dict[str, dict] = {name: {f.name: f.default for f in fields(cls)} for name, cls in STEP_SPECS.items()}
 
-__all__ = ["StepSpec", "PruneStep", "ClusterStep", "QuantizeStep", "DistillStep", "ExportStep", "STEP_SPECS",
+__all__ = ["StepSpec", "PruneStep", "SparseVDStep", "ClusterStep", "QuantizeStep", "DistillStep", "ExportStep", "STEP_SPECS",
            "STEP_PARAMETERS", "STEPS"]

@@ -165,4 +165,13 @@ def _run_quantize(model, data, step, seed, progress):
     return quantize.simulate(model, spec, data, seed=seed)
 
 
-_RUNNERS = {"prune": _run_prune, "cluster": _run_cluster, "distill": _run_distill, "quantize": _run_quantize}
+def _run_sparse_vd(model, data, step, seed, progress):
+    from ..sparse_vd import variational_dropout
+
+    layers = tuple(step["layers"]) if step["layers"] else None
+    return variational_dropout(model, data, epochs=step["epochs"], threshold=step["threshold"],
+                               kl_weight=step["kl_weight"], learning_rate=step["learning_rate"],
+                               batch_size=step["batch_size"], layers=layers, seed=seed, progress=progress)
+
+
+_RUNNERS = {"prune": _run_prune, "sparse_vd": _run_sparse_vd, "cluster": _run_cluster, "distill": _run_distill, "quantize": _run_quantize}

@@ -12,13 +12,8 @@ Example:
 
 from __future__ import annotations
 
-import gzip
 import os
-import pickle
-import struct
 import warnings
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,19 +24,6 @@ DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 # Most classes a Dataset may have: one stray label of 20,000,000 must not make a 20-million-way
 # classifier (1.5 GB of logits weights); ImageNet-1k is the largest set a CNN course uses.
 MAX_CLASSES = 1000
-
-# Largest uncompressed size (declared in the archive) an .npz or IDX file may have: CIFAR-10 as
-# uint8 is 184 MB, so 2 GiB leaves room for any teaching data set and stops a decompression bomb.
-MAX_DATA_BYTES = 2 * 1024**3
-# An archive member that compresses better than this over 64 MiB is a bomb, not images.
-MAX_COMPRESSION_RATIO = 200
-
-_IDX_FILES = {
-    "x_train": ("train-images-idx3-ubyte",),
-    "y_train": ("train-labels-idx1-ubyte",),
-    "x_test": ("t10k-images-idx3-ubyte",),
-    "y_test": ("t10k-labels-idx1-ubyte",),
-}
 
 _CLASS_NAMES = {
     "digits": [str(i) for i in range(10)],
@@ -458,181 +440,13 @@ def _digits_to_mnist_layout(images: np.ndarray) -> np.ndarray:
     return padded[..., np.newaxis]
 
 
-def _find(folder: Path, stem: str) -> Path | None:
-    for candidate in (folder / f"{stem}.gz", folder / stem, folder / stem.replace("-idx", ".idx")):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    """An IDX file's unsigned-byte array; reads only as many bytes as the header declares."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            head = handle.read(4)
-            if len(head) < 4:
-                raise ValueError(f"{path} is {len(head)} bytes long; too short for an IDX file")
-            zero, dtype_code, ndim = struct.unpack(">HBB", head)
-            if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 4:
-                raise ValueError(f"{path} does not start with an IDX header for unsigned bytes (magic {head.hex()})")
-            dims = handle.read(4 * ndim)
-            if len(dims) < 4 * ndim:
-                raise ValueError(f"{path}: its IDX header is cut short; the file is truncated or corrupt")
-            shape = struct.unpack(f">{ndim}I", dims)
-            expected = int(np.prod(shape, dtype=np.int64))
-            if expected > MAX_DATA_BYTES:
-                raise ValueError(f"{path} declares shape {shape} ({expected:,} bytes), more than the "
-                                 f"{MAX_DATA_BYTES:,} bytes compresslab reads from one file")
-            raw = handle.read(expected + 1)
-    except (OSError, EOFError, zlib.error) as error:
-        raise ValueError(f"{path} could not be read ({error}); expected an IDX file, optionally gzip-compressed") from None
-    if len(raw) != expected:
-        raise ValueError(
-            f"{path} declares shape {shape} ({expected} values) but holds "
-            f"{'more' if len(raw) > expected else len(raw)}; the file is truncated or corrupt"
-        )
-    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
-
-
-def _check_archive(path: Path) -> None:
-    """Refuse an .npz whose members declare too much data, before anything is decompressed."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as error:
-        raise ValueError(f"{path} is not a readable .npz file ({error})") from None
-    total = sum(member.file_size for member in members)
-    if total > MAX_DATA_BYTES:
-        raise ValueError(f"{path} declares {total:,} bytes of arrays, more than the {MAX_DATA_BYTES:,} "
-                         "compresslab decompresses from one file; refused before decompressing")
-    for member in members:
-        ratio = member.file_size / max(member.compress_size, 1)
-        if member.file_size > 64 * 1024**2 and ratio > MAX_COMPRESSION_RATIO:
-            raise ValueError(f"{path}: member {member.filename!r} expands {ratio:,.0f}x to {member.file_size:,} "
-                             "bytes, a decompression bomb rather than images; refused before decompressing")
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    _check_archive(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in _IDX_FILES if k not in npz.files]
-            arrays = {} if missing else {k: npz[k] for k in _IDX_FILES}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, KeyError) as error:
-        raise ValueError(f"{path} is not a readable .npz file ({type(error).__name__}: {error})") from None
-    if missing:
-        raise ValueError(f"{path} lacks arrays {missing}; a Keras-format .npz holds x_train, y_train, x_test, y_test")
-    return arrays
-
-
-def _load_from_folder(name: str, folder: Path) -> dict[str, np.ndarray]:
-    if name == "cifar10":
-        batches = folder / "cifar-10-batches-py" if (folder / "cifar-10-batches-py").is_dir() else folder
-        if (batches / "data_batch_1").exists():
-            return _load_cifar_batches(batches)
-    npz_candidates = [folder / f"{name}.npz"] + (
-        [folder / "mnist.npz"] if name == "mnist" else []
-    )
-    for candidate in npz_candidates:
-        if candidate.exists():
-            return _load_npz(candidate)
-    if name in ("mnist", "fashion_mnist"):
-        paths = {key: _find(folder, stems[0]) for key, stems in _IDX_FILES.items()}
-        missing = [_IDX_FILES[k][0] + ".gz" for k, p in paths.items() if p is None]
-        if not missing:
-            arrays = {key: _read_idx(path) for key, path in paths.items()}
-            for split in ("train", "test"):
-                if len(arrays[f"x_{split}"]) != len(arrays[f"y_{split}"]):
-                    raise ValueError(
-                        f"{folder}: {len(arrays[f'x_{split}'])} {split} images but "
-                        f"{len(arrays[f'y_{split}'])} labels; the files do not belong together"
-                    )
-            return arrays
-        raise ValueError(
-            f"{folder} lacks {', '.join(missing)}; expected the four official IDX files "
-            f"(train-images-idx3-ubyte.gz, ...) or {name}.npz"
-        )
-    raise ValueError(f"{folder} holds neither cifar-10-batches-py nor cifar10.npz")
-
-
-# The only globals an official CIFAR-10 Python batch (or a NumPy array pickled by any NumPy
-# version) refers to: array reconstruction. Everything else (os.system, builtins.eval, ...) is refused.
-_CIFAR_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-}
-
-
-class _BatchUnpickler(pickle.Unpickler):
-    """Unpickles plain containers, bytes, str, numbers and NumPy arrays; runs nothing else."""
-
-    def __init__(self, handle, path: Path):
-        super().__init__(handle, encoding="bytes")
-        self.path = path
-
-    def find_class(self, module, name):
-        if (module, name) in _CIFAR_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"{self.path} refers to {module}.{name}, which a CIFAR-10 batch never does; refused without "
-            "running it (a batch holds only NumPy arrays, lists, bytes and str)"
-        )
-
-    def persistent_load(self, pid):
-        raise pickle.UnpicklingError(f"{self.path} uses a persistent id, which a CIFAR-10 batch never does")
-
-
-def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One official CIFAR-10 Python batch as ``(images (N, 32, 32, 3) uint8, labels (N,))``, nothing executed."""
-    try:
-        with open(path, "rb") as handle:
-            batch = _BatchUnpickler(handle, path).load()
-    except FileNotFoundError:
-        raise ValueError(f"{path} is missing; cifar-10-batches-py holds data_batch_1..5 and test_batch") from None
-    except pickle.UnpicklingError as error:
-        raise ValueError(str(error) if str(path) in str(error)
-                         else f"{path} is not a readable CIFAR-10 batch ({error})") from None
-    except Exception as error:  # truncated or corrupt: EOFError, ValueError, struct errors, ...
-        raise ValueError(f"{path} is not a readable CIFAR-10 batch ({type(error).__name__}: {error})") from None
-    data = batch.get(b"data") if isinstance(batch, dict) else None
-    labels = batch.get(b"labels") if isinstance(batch, dict) else None
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072):
-        raise ValueError(f"{path} lacks a uint8 b'data' array of shape (N, 3072); not a CIFAR-10 batch")
-    if not isinstance(labels, list) or len(labels) != len(data):
-        raise ValueError(f"{path} lacks a b'labels' list with one label per image; not a CIFAR-10 batch")
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), _validate_labels(f"{path} labels", labels)
-
-
-def _load_cifar_batches(folder: Path) -> dict[str, np.ndarray]:
-    parts = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
-    x_test, y_test = _read_cifar_batch(folder / "test_batch")
-    return {
-        "x_train": np.concatenate([p[0] for p in parts]),
-        "y_train": np.concatenate([p[1] for p in parts]),
-        "x_test": x_test,
-        "y_test": y_test,
-    }
-
-
-def _download(name: str, cached: Path) -> dict[str, np.ndarray]:
-    from ._keras import keras
-
-    loader = getattr(keras.datasets, name)
-    try:
-        (x_train, y_train), (x_test, y_test) = loader.load_data()
-    except Exception as error:
-        raise ValueError(
-            f"could not download {name} through keras.datasets ({type(error).__name__}: {error}). "
-            f"Offline? Point data_dir (or COMPRESSLAB_DATA_DIR) at a folder holding the official files."
-        ) from None
-    arrays = {"x_train": x_train, "y_train": y_train.reshape(-1), "x_test": x_test, "y_test": y_test.reshape(-1)}
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, cached)
-    return arrays
-
+from .datafiles import (  # noqa: E402,F401  (the readers live there; names kept for old imports)
+    MAX_COMPRESSION_RATIO,
+    MAX_DATA_BYTES,
+    _download,
+    _load_from_folder,
+    _load_npz,
+    _read_idx,
+)
 
 __all__ = ["Dataset", "load_dataset", "default_data_home", "DATASETS", "MAX_CLASSES"]

@@ -8,6 +8,7 @@ import pytest
 
 import compresslab as cl
 from compresslab import data as data_module
+from compresslab import datafiles
 
 
 def test_digits_default_is_28x28_stratified_and_seeded(digits):
@@ -322,7 +323,7 @@ def test_npz_zip_bomb_is_refused_before_decompressing(tmp_path, monkeypatch):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 16 * 1024**2
-    monkeypatch.setattr(data_module, "MAX_DATA_BYTES", 1000)
+    monkeypatch.setattr(datafiles, "MAX_DATA_BYTES", 1000)
     np.savez(tmp_path / "fashion_mnist.npz", x_train=np.zeros((8, 28, 28), np.uint8), y_train=np.arange(8),
              x_test=np.zeros((4, 28, 28), np.uint8), y_test=np.arange(4))
     with pytest.raises(ValueError, match=r"fashion_mnist.npz declares [\d,]+ bytes of arrays, more than the 1,000"):

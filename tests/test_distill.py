@@ -342,7 +342,7 @@ def no_training(monkeypatch):
         raise AssertionError("training started despite bad input")
 
     monkeypatch.setattr(core.Distiller, "fit", refuse)
-    monkeypatch.setattr(core, "train_classifier", refuse)
+    monkeypatch.setattr(core.training, "train_classifier", refuse)
 
 
 def test_different_numbers_of_outputs(trained_seed_cnn, small_digits, no_training):

@@ -1,0 +1,45 @@
+"""The distillation settings: :class:`DistillSpec` (temperature, alpha, epochs, batch size, learning rate, seed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..specs import Spec, check_int, check_number
+
+# A teacher whose test accuracy is within this fraction of the way from chance to perfect is
+# called untrained: distilling from it teaches the student noise.
+UNTRAINED_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class DistillSpec(Spec):
+    """Settings of a distillation run (and of its from-scratch baseline: the same budget).
+
+    Attributes:
+        temperature: softens both distributions, ``softmax(logits / T)``; > 0. ``T = 1`` is the
+            plain softmax; Hinton et al. used ``T = 20`` on MNIST.
+        alpha: weight of the hard-label cross-entropy, in [0, 1]; ``1 - alpha`` weighs the
+            soft-target term. ``alpha = 1`` is training from scratch.
+        epochs: passes over the training split (>= 1).
+        batch_size: images per step (>= 1).
+        learning_rate: Adam's learning rate (> 0).
+        seed: seeds shuffling, so two runs with the same spec and student repeat.
+
+    Example:
+        >>> DistillSpec(temperature=20, alpha=0.1, epochs=5)
+    """
+
+    temperature: float = 10.0
+    alpha: float = 0.1
+    epochs: int = 5
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        check_number(self, "temperature", 0, None, low_open=True)
+        check_number(self, "alpha", 0, 1)
+        check_int(self, "epochs", 1, None)
+        check_int(self, "batch_size", 1, None)
+        check_number(self, "learning_rate", 0, None, low_open=True)
+        check_int(self, "seed", 0, None)

@@ -14,11 +14,10 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from ..sizes import SIZE_MEASURES, _present, pareto_front, size_column  # noqa: F401  (re-exported)
+from ..sizes import SIZE_MEASURES, pareto_front, size_column  # noqa: F401  (re-exported: their old home)
 from .common import TECHNIQUE_COLORS, base_layout
 
 _OTHER_COLOR = "#9e9e9e"
-
 
 
 def hover_text(row, size_bytes, source) -> str:

@@ -69,7 +69,7 @@ class TradeoffBoard(Panel):
         size: the size measure plotted (see ``compresslab.plots.tradeoff.SIZE_MEASURES``).
 
     Controls: ``techniques`` (filter), ``sort`` and ``descending`` (table order), ``size`` (which
-    size is plotted), ``selected`` (variants shown side by side; clicking a point toggles it),
+    size is plotted), ``selected`` (variants shown side by side, ringed on the chart),
     ``reload`` (re-read the log). Figures: ``tradeoff``.
 
     Example:
@@ -101,7 +101,6 @@ class TradeoffBoard(Panel):
         self.table = widgets.HTML()
         self.comparison = widgets.HTML()
         self.figures["tradeoff"] = figure_widget(self._figure())
-        self._connect_clicks()
         for name in ("techniques", "sort", "descending", "size", "selected"):
             self.controls[name].observe(self.guard(self._on_change), names="value")
         self.run_button(self.controls["reload"], self._on_reload)
@@ -153,13 +152,7 @@ class TradeoffBoard(Panel):
         shown = self.frame[self.frame["technique"].isin(self.controls["techniques"].value)]
         rows = list(shown.index)
         selected = [rows.index(i) for i in self.controls["selected"].value if i in rows]
-        figure = fig_tradeoff(shown.reset_index(drop=True), size=self.controls["size"].value,
-                              highlight=selected)
-        # customdata holds positions in the filtered frame: map them back to rows of self.frame.
-        for trace in figure.data:
-            if trace.customdata is not None:
-                trace.customdata = [rows[int(i)] for i in trace.customdata]
-        return figure
+        return fig_tradeoff(shown.reset_index(drop=True), size=self.controls["size"].value, highlight=selected)
 
     def _render_text(self) -> None:
         frame = self.visible_frame()
@@ -172,8 +165,7 @@ class TradeoffBoard(Panel):
                             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         chosen = list(self.controls["selected"].value)
         if not chosen:
-            self.comparison.value = ("<p><i>Select variants in 'compare' (or click points) to see them side by "
-                                     "side.</i></p>")
+            self.comparison.value = ("<p><i>Select variants in 'compare' to see them side by side.</i></p>")
         else:
             everything = self.sized_frame()
             heads = "".join(f"<th>{html.escape(str(everything.loc[i, 'name']))}</th>" for i in chosen)
@@ -190,29 +182,12 @@ class TradeoffBoard(Panel):
 
     def _refresh(self) -> None:
         replace_figure(self.figures["tradeoff"], self._figure())
-        self._connect_clicks()
         self._render_text()
-
-    def _connect_clicks(self) -> None:
-        for trace in self.figures["tradeoff"].data:
-            if trace.customdata is not None and trace.name not in ("Pareto front", "selected"):
-                trace.on_click(self.guard(self._on_click))
 
     # -- callbacks -----------------------------------------------------------------------------
 
     def _on_change(self, change=None) -> None:
         self._refresh()
-
-    def _on_click(self, trace, points, selector=None) -> None:
-        """A click on a point toggles its variant in the comparison."""
-        chosen = list(self.controls["selected"].value)
-        for index in points.point_inds:
-            row = int(trace.customdata[index])
-            if row in chosen:
-                chosen.remove(row)
-            else:
-                chosen.append(row)
-        self.controls["selected"].value = tuple(chosen)
 
     def _on_reload(self, button=None) -> None:
         with self.busy(self.controls["reload"], label="reading"):

@@ -319,3 +319,24 @@ def test_weights_only_h5_and_plain_folder(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(ValueError, match=r"folder.*not a SavedModel"):
         cl.load_model(tmp_path / "folder")
+
+
+# ---------------------------------------------------------------------------------------------
+# SavedModel metadata, read with tf_keras's own SavedMetadata message
+
+
+def test_saved_model_metadata_names_the_root_model(tmp_path):
+    path = cl.save_model(tiny_cnn(), tmp_path / "saved_model")
+    root = modelio.read_saved_model_metadata(path / "keras_metadata.pb")
+    assert root["class_name"] == "Functional"
+    assert [layer["class_name"] for layer in root["config"]["layers"]][:2] == ["InputLayer", "Conv2D"]
+
+
+@pytest.mark.parametrize("content", [b"\x0a\xff\x01truncated", b"\xff\xff\xff\xff"])
+def test_corrupt_saved_model_metadata_is_a_clear_error(tmp_path, content):
+    path = cl.save_model(tiny_cnn(), tmp_path / "saved_model")
+    (path / "keras_metadata.pb").write_bytes(content)
+    with pytest.raises(ValueError, match=r"keras_metadata\.pb.*not a valid Keras SavedModel metadata file"):
+        modelio.read_saved_model_metadata(path / "keras_metadata.pb")
+    with pytest.raises(ValueError, match=r"saved_model.*keras_metadata\.pb is corrupt.*expected"):
+        cl.load_model(path)

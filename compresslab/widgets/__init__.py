@@ -6,6 +6,7 @@ so a test can set ``panel.controls["bits"].value = 4`` and check ``panel.figures
 Example:
     >>> lab = cl.widgets.QuantizationLab(model, data)
     >>> lab          # displays the panel in Jupyter
+    >>> cl.widgets.ClassroomApp().view   # every panel in one tabbed dashboard (notebooks/app.ipynb)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ _PANELS = {
     "PruningLab": "pruning",
     "DistillationLab": "distillation",
     "TradeoffBoard": "tradeoff",
+    "ClassroomApp": "classroom",
 }
 
 

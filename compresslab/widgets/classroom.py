@@ -1,0 +1,182 @@
+"""ClassroomApp: the code-free classroom dashboard (served by Voila from ``notebooks/app.ipynb``).
+
+Two dropdowns choose a data set and a zoo model; **Load** loads the data set and the trained
+baseline (trained once, then cached). One tab per technique (Quantize, Prune, Distill) builds its
+panel the first time it is opened; the Compare tab gathers every variant measured in the other
+tabs into a :class:`~compresslab.widgets.TradeoffBoard`.
+
+Example:
+    >>> app = cl.widgets.ClassroomApp()
+    >>> app.load()
+    >>> app.view          # displays the dashboard
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ipywidgets as widgets
+
+from ..data import load_dataset
+from ..measure import measure
+from ..models import ARCHITECTURES
+from ..models import baseline as train_baseline
+from ._base import Panel
+from .distillation import DistillationLab
+from .pruning import PruningLab
+from .quantization import QuantizationLab
+from .tradeoff import TradeoffBoard
+
+TABS = ("Quantize", "Prune", "Distill", "Compare")
+DATA_DIR_VARIABLE = "COMPRESSLAB_DATA_DIR"
+_COMPARE_INTRO = ("<p>Every variant measured in the other tabs (the PTQ / QAT buttons, <i>Add this pruned "
+                  "model</i>, a distillation run) joins this chart when this tab is opened or on "
+                  "<i>Gather</i>.</p>")
+
+
+def mnist_folder(data_dir: str | os.PathLike | None = None) -> str | None:
+    """The folder MNIST is read from: ``data_dir``, else ``COMPRESSLAB_DATA_DIR`` read now; ``None`` if absent.
+
+    Read when called (when the app is built, not at import), so a launcher or a test can set the
+    variable after ``import compresslab``.
+
+    Example:
+        >>> mnist_folder("no/such/folder") is None
+        True
+    """
+    folder = os.fspath(data_dir) if data_dir is not None else os.environ.get(DATA_DIR_VARIABLE, "")
+    return folder if folder and Path(folder).is_dir() else None
+
+
+def dataset_choices(folder: str | None) -> tuple[list[tuple[str, str]], str]:
+    """The data sets the app offers, and a note saying how to unlock the others.
+
+    Args:
+        folder: the MNIST folder from :func:`mnist_folder`, or ``None``.
+
+    Returns:
+        ``(options, note)``: dropdown options ``(label, name)`` (digits first, always offered) and
+        an HTML note, empty when MNIST is offered.
+
+    Example:
+        >>> dataset_choices("../shared/data/mnist")[0][1]
+        ('MNIST (from ../shared/data/mnist)', 'mnist')
+    """
+    options = [("digits (offline, 1,347 train / 450 test images)", "digits")]
+    if folder:
+        options.append((f"MNIST (from {folder})", "mnist"))
+        return options, ""
+    note = (f"MNIST is offered when the app is started with {DATA_DIR_VARIABLE} naming a folder that holds its "
+            f"IDX files, e.g. <code>{DATA_DIR_VARIABLE}=../shared/data/mnist make app</code>.")
+    return options, note
+
+
+class ClassroomApp(Panel):
+    """Dropdowns choose a baseline; each tab builds its panel the first time it is opened.
+
+    Args:
+        data_dir: folder of MNIST's IDX files (default: ``COMPRESSLAB_DATA_DIR``, read here).
+        baseline_options: keyword arguments for :func:`compresslab.baseline` (``epochs``, ``seed``,
+            ``cache_dir``, ``progress``...), e.g. a few epochs in a test.
+
+    Controls: ``dataset``, ``arch``, ``load`` (load the data set and the baseline), ``add_pruned``
+    (measure the Prune tab's model for Compare), ``gather`` (rebuild Compare). Attributes:
+    ``tabs`` (the ``ipywidgets.Tab``), ``panels`` (tab title -> built panel), ``model``, ``data``.
+
+    Example:
+        >>> app = ClassroomApp(baseline_options={"epochs": 2})
+        >>> app.controls["arch"].value = "student_cnn"; app.load()
+    """
+
+    title = "compresslab classroom"
+
+    def __init__(self, *, data_dir: str | os.PathLike | None = None, baseline_options: dict | None = None):
+        super().__init__()
+        self.data_dir = mnist_folder(data_dir)
+        options, note = dataset_choices(self.data_dir)
+        self.baseline_options = dict(baseline_options or {})
+        self.data = self.model = None
+        self.panels: dict[str, Panel] = {}
+        self.extra_records: list = []
+        self.baseline_record = None
+        self.controls["dataset"] = widgets.Dropdown(options=options, value="digits", description="data set",
+                                                    layout=widgets.Layout(width="420px"))
+        self.controls["arch"] = widgets.Dropdown(options=ARCHITECTURES, value="seed_cnn", description="model")
+        self.controls["load"] = widgets.Button(description="Load", icon="refresh", button_style="primary")
+        self.controls["add_pruned"] = widgets.Button(description="Add this pruned model to Compare", icon="plus",
+                                                     layout=widgets.Layout(width="300px"))
+        self.controls["gather"] = widgets.Button(description="Gather from the other tabs", icon="refresh",
+                                                 layout=widgets.Layout(width="300px"))
+        self.log = widgets.Output(layout=widgets.Layout(max_height="110px", overflow="auto"))
+        self.pages = [widgets.VBox([widgets.HTML("<i>Press <b>Load</b> to start.</i>")]) for _ in TABS]
+        self.tabs = widgets.Tab(children=self.pages, titles=TABS)
+        self.run_button(self.controls["load"], self.load)
+        self.run_button(self.controls["add_pruned"], self.add_pruned)
+        self.run_button(self.controls["gather"], lambda button: self.open_tab(TABS.index("Compare")))
+        self.tabs.observe(self.guard(lambda change: self.open_tab(change["new"])), names="selected_index")
+        self.view = widgets.VBox([
+            widgets.HBox([self.controls["dataset"], self.controls["arch"], self.controls["load"], self.progress]),
+            widgets.HTML(f"<small>{note}</small>"), self.status, self.error_box, self.log, self.tabs])
+
+    def load(self, button=None) -> None:
+        """Load the chosen data set and baseline (trained once, then cached); reset every tab."""
+        name, arch = self.controls["dataset"].value, self.controls["arch"].value
+        with self.busy(self.controls["load"], label="loading"):
+            self.set_status(f"Loading {name} and the {arch} baseline (the first time, it trains: about a minute)")
+            self.log.clear_output()
+            with self.log:
+                self.data = load_dataset(name, data_dir=self.data_dir if name == "mnist" else None)
+                self.model = train_baseline(arch, self.data, **self.baseline_options)
+            self.log.clear_output()
+            self.panels, self.extra_records, self.baseline_record = {}, [], None
+            for page in self.pages:
+                page.children = [widgets.HTML("<i>Building the panel...</i>")]
+        self.set_status(f"{arch} on {name}: {self.model.count_params():,} parameters, "
+                        f"{len(self.data.x_train):,} training / {len(self.data.x_test):,} test images")
+        self.open_tab(self.tabs.selected_index or 0)
+
+    def open_tab(self, index: int) -> None:
+        """Build a tab's panel on first view; Compare is rebuilt each time from every tab's records."""
+        tab = TABS[index]
+        if self.model is None or (tab in self.panels and tab != "Compare"):
+            return
+        with self.busy(None, label=f"building {tab}"):
+            if tab == "Quantize":
+                panel = QuantizationLab(self.model, self.data)
+                children = [panel.view]
+            elif tab == "Prune":
+                panel = PruningLab(self.model, self.data)
+                children = [self.controls["add_pruned"], panel.view]
+            elif tab == "Distill":
+                panel = DistillationLab(self.model, self.data)
+                children = [panel.view]
+            else:
+                panel = TradeoffBoard(self.records())
+                children = [widgets.HTML(_COMPARE_INTRO), self.controls["gather"], panel.view]
+        self.panels[tab] = panel
+        self.pages[index].children = children
+
+    def records(self) -> list:
+        """The baseline's record and every record measured in the other tabs."""
+        if self.baseline_record is None:
+            self.baseline_record = measure(self.model, self.data, name=f"{self.model.name} float32")
+        found = [self.baseline_record, *self.extra_records]
+        found += list(getattr(self.panels.get("Quantize"), "records", []) or [])
+        found += list((getattr(self.panels.get("Distill"), "records", None) or {}).values())
+        return found
+
+    def add_pruned(self, button=None) -> None:
+        """Measure the Prune tab's current model (TFLite and gzip sizes, LiteRT accuracy) for Compare."""
+        if "Prune" not in self.panels:
+            raise RuntimeError("open the Prune tab and choose a sparsity first")
+        lab = self.panels["Prune"]
+        spec = lab.spec()
+        with self.busy(self.controls["add_pruned"], label="measuring"):
+            record = measure(lab.workbench.export(), self.data, technique="prune", spec=spec,
+                             name=f"{self.model.name} pruned {lab.last_sparsity:.0%}")
+        self.extra_records.append(record)
+        self.set_status(f"Added {record.name}: {record.accuracy:.2%}, gzip {record.gzip_bytes:,} B")
+
+
+__all__ = ["ClassroomApp", "TABS", "dataset_choices", "mnist_folder"]

@@ -44,7 +44,11 @@ class Panel:
     # -- errors -------------------------------------------------------------------------------
 
     def show_error(self, error: BaseException) -> None:
-        """Put an error in the panel's error box (and keep it in ``last_error`` for tests)."""
+        """Put an error in the panel's error box (and keep it in ``last_error`` for tests).
+
+        Args:
+            error: the exception to show; its message is HTML-escaped.
+        """
         self.last_error = error
         detail = html.escape("".join(traceback.format_exception_only(type(error), error)).strip())
         self.error_box.value = (
@@ -53,11 +57,20 @@ class Panel:
         )
 
     def clear_error(self) -> None:
+        """Empty the error box (a callback that succeeds calls this)."""
         self.last_error = None
         self.error_box.value = ""
 
     def guard(self, function: Callable) -> Callable:
-        """Wrap a callback so that any exception lands in the error box, never in the kernel log."""
+        """Wrap a callback so that any exception lands in the error box, never in the kernel log.
+
+        Args:
+            function: the callback (a slider observer, a button handler).
+
+        Returns:
+            A callback that shows an exception in the error box (and returns ``None``), or clears
+            the box and returns ``function``'s result.
+        """
 
         def wrapped(*args, **kwargs):
             try:
@@ -73,6 +86,7 @@ class Panel:
         return wrapped
 
     def set_status(self, text: str) -> None:
+        """Show a short plain-text message (HTML-escaped) in the status line."""
         self.status.value = f'<span class="compresslab-status">{html.escape(text)}</span>'
 
     # -- long work ----------------------------------------------------------------------------
@@ -81,8 +95,16 @@ class Panel:
     def busy(self, button: widgets.Button | None = None, *, total: int = 1, label: str = "working"):
         """Disable ``button`` and show the progress bar while the block runs.
 
-        Yields a ``step(n=1, text=None)`` function that advances the bar. The button is enabled
-        again and the bar hidden whatever happens; errors propagate (use inside a guarded callback).
+        The button is enabled again and the bar hidden whatever happens; errors propagate (use
+        inside a guarded callback).
+
+        Args:
+            button: the button that started the work (disabled meanwhile), or ``None``.
+            total: the number of steps the bar counts.
+            label: the bar's description.
+
+        Yields:
+            A ``step(n=1, text=None)`` function that advances the bar (and sets the status).
         """
         if button is not None:
             button.disabled = True
@@ -106,7 +128,12 @@ class Panel:
             self.last_run_seconds = time.perf_counter() - started
 
     def run_button(self, button: widgets.Button, function: Callable) -> None:
-        """Connect a button to ``function(button)``, guarded."""
+        """Connect a button to ``function(button)``, guarded (errors land in the error box).
+
+        Args:
+            button: the ipywidgets Button.
+            function: called with the button on each click.
+        """
         button.on_click(self.guard(function))
 
     # -- display -------------------------------------------------------------------------------
@@ -213,6 +240,12 @@ def figure_widget(figure):
     """Wrap a ``go.Figure`` in a :class:`LiveFigure` (a figure that is also a widget).
 
     The layout travels with the constructor (Voila drops layout edits made before a view exists).
+
+    Args:
+        figure: a ``go.Figure`` (from a ``compresslab.plots.fig_*`` function).
+
+    Returns:
+        A LiveFigure with the same data and layout.
     """
     return _live_figure_class()(data=figure.data, layout=figure.layout)
 
@@ -222,6 +255,10 @@ def replace_figure(target, source) -> None:
 
     When the number and types of traces match, their data are updated trace by trace;
     otherwise the traces are replaced.
+
+    Args:
+        target: the panel's figure (a LiveFigure, or any plotly figure).
+        source: the new ``go.Figure``; its whole layout replaces the target's.
     """
     hold = target.hold() if hasattr(target, "hold") else contextmanager(lambda: (yield))()
     with hold, target.batch_update():
@@ -245,6 +282,11 @@ def update_traces(figure, traces: list[dict], title: str | None = None) -> None:
     validates and deep-copies the layout template), so the hot paths hand over trace dicts:
     when the trace count and types match, each trace is updated key by key; otherwise the
     traces are replaced. The layout is untouched except for the title.
+
+    Args:
+        figure: the panel's figure.
+        traces: plotly trace dicts (``type`` defaults to ``"scatter"``).
+        title: a new title text, or ``None`` to keep the current one.
     """
     with figure.batch_update():
         same_shape = len(figure.data) == len(traces) and all(

@@ -41,6 +41,12 @@ def mnist_folder(data_dir: str | os.PathLike | None = None) -> str | None:
     Read when called (when the app is built, not at import), so a launcher or a test can set the
     variable after ``import compresslab``.
 
+    Args:
+        data_dir: a folder holding MNIST's IDX files, or ``None`` for the variable.
+
+    Returns:
+        The folder as a string when it exists, else ``None``.
+
     Example:
         >>> mnist_folder("no/such/folder") is None
         True
@@ -137,7 +143,11 @@ class ClassroomApp(Panel):
         self.open_tab(self.tabs.selected_index or 0)
 
     def open_tab(self, index: int) -> None:
-        """Build a tab's panel on first view; Compare is rebuilt each time from every tab's records."""
+        """Build a tab's panel on first view; Compare is rebuilt each time from every tab's records.
+
+        Args:
+            index: the tab's position in :data:`TABS`. Nothing happens before :meth:`load`.
+        """
         tab = TABS[index]
         if self.model is None or (tab in self.panels and tab != "Compare"):
             return

@@ -134,11 +134,17 @@ def main() -> None:
                      "train_images": len(data.x_train), "test_images": len(data.x_test),
                      "machine": machine(), "versions": versions(), "paper": PAPER, "models": {}}
 
-    seed_cnn = cl.baseline("seed_cnn", data, epochs=epochs, progress=False)
     if not args.only_autocompress:
+        seed_cnn = cl.baseline("seed_cnn", data, epochs=epochs, progress=False)
         _deep_compression_runs(cl, args, data, seed_cnn, epochs, prune_epochs, cluster_epochs, results)
     if not args.skip_autocompress:
-        _autocompress_run(cl, args, data, seed_cnn, results)
+        # Choices are made on a validation split: carve it first and train the model autocompress
+        # starts from on the rest, so no validation image was ever seen in training.
+        carved = data.with_validation(0.1, seed=0)
+        start = cl.baseline("seed_cnn", carved, epochs=epochs, progress=False)
+        results["autocompress_model"] = {"trained_on": len(carved.x_train), "validation": len(carved.y_val),
+                                         "epochs": epochs}
+        _autocompress_run(cl, args, carved, start, results)
     _finish(args, results, started)
 
 

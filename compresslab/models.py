@@ -341,6 +341,8 @@ def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epoch
         "arch": arch,
         "dataset": data.name,
         "train_size": len(data.x_train),
+        # which images, not only how many: two subsets (or validation carve-outs) of one size differ
+        "train_labels": hashlib.sha256(np.ascontiguousarray(data.y_train).tobytes()).hexdigest()[:16],
         "input_shape": list(data.input_shape),
         "seed": int(seed),
         "epochs": epochs,

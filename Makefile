@@ -17,6 +17,7 @@ help:
 	@echo "make lab    - install into .venv (if needed) and open JupyterLab on notebooks/00_start_here.ipynb"
 	@echo "make test   - install into .venv (if needed) and run every test: unit, notebooks, browser"
 	@echo "make app    - serve the code-free classroom dashboard (notebooks/app.ipynb) with Voila"
+	@echo "make lint   - run ruff over the whole tree (CI runs it before make test)"
 	@echo "make bench  - run the benchmarks on real MNIST (../shared/data/mnist or COMPRESSLAB_DATA_DIR)"
 
 $(BIN)/python:

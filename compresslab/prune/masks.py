@@ -1,0 +1,156 @@
+"""Which weights are prunable, keep-masks over them, and how sparse a model is.
+
+Owns: the prunable layer types and their kernel, the numpy keep-mask maths shared by the one-shot
+functions and the workbench (exact-count magnitude masks, 2:4 masks), sparsity figures and the
+m:n pattern check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._keras import keras
+from ..specs import resolve_layers
+
+
+def _kernel_of(layer):
+    """The weight variable pruning acts on (None for layers without one)."""
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return getattr(layer, "depthwise_kernel", None)
+    if isinstance(layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
+        return getattr(layer, "kernel", None)
+    return None
+
+
+def _all_kernels(model) -> list:
+    """Every kernel variable of the model, whatever the layer type (what a held-zeros fine-tune holds).
+
+    Wider than the prunable set on purpose: a kernel zeroed by any technique (sparse VD, a user's
+    own pruning) must stay zero while it trains.
+    """
+    found = []
+    for layer in model.layers:
+        for attribute in ("kernel", "depthwise_kernel", "pointwise_kernel"):
+            variable = getattr(layer, attribute, None)
+            if variable is not None and all(variable is not seen for seen in found):
+                found.append(variable)
+    return found
+
+
+def is_prunable(layer) -> bool:
+    """True for Conv / Dense / DepthwiseConv2D layers (the layers with a kernel to prune)."""
+    return _kernel_of(layer) is not None
+
+
+def prunable_layers(model, layers=None) -> list:
+    """The model's prunable layers (all, or those named in ``layers``; a clear error otherwise)."""
+    _check_model(model)
+    return resolve_layers(model, layers, eligible=is_prunable, what="prunable layer")
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"expected a tf_keras Model, got {type(model).__name__}; load files with cl.load_model")
+    if not model.built:
+        raise ValueError("the model is not built yet: call it on an input or give it an Input layer first")
+
+
+def _pruned_variables(layer, include_biases: bool) -> list:
+    variables = [_kernel_of(layer)]
+    if include_biases and getattr(layer, "bias", None) is not None:
+        variables.append(layer.bias)
+    return variables
+
+
+def layer_sparsity(model, layers=None) -> dict[str, float]:
+    """Fraction of zero weights in each prunable layer's kernel.
+
+    Example:
+        >>> layer_sparsity(pruned)      # {'conv1': 0.5, 'conv2': 0.5, ...}
+    """
+    return {layer.name: float(np.mean(_kernel_of(layer).numpy() == 0)) for layer in prunable_layers(model, layers)}
+
+
+def global_sparsity(model, layers=None) -> float:
+    """Fraction of zero weights over all prunable kernels together."""
+    chosen = prunable_layers(model, layers)
+    zeros = sum(int(np.sum(_kernel_of(layer).numpy() == 0)) for layer in chosen)
+    total = sum(int(_kernel_of(layer).numpy().size) for layer in chosen)
+    return zeros / total if total else 0.0
+
+
+
+def _exact_keep_mask(magnitudes: np.ndarray, order: np.ndarray, sparsity: float) -> np.ndarray:
+    """Keep-mask zeroing exactly ``round(sparsity * n)`` entries: the smallest by ``order``."""
+    n_zero = int(round(sparsity * magnitudes.size))
+    keep = np.ones(magnitudes.size, dtype=bool)
+    keep[order[:n_zero]] = False
+    return keep
+
+
+def _m_by_n_keep_mask(kernel: np.ndarray, m: int = 2, n: int = 4) -> np.ndarray:
+    """Keep-mask with at least ``m`` zeros in every group of ``n`` consecutive input weights.
+
+    Groups run along the input-channel axis, as in TFLite's layout (tfmot's ``weights_rearrange``):
+    a Dense kernel (in, out) is grouped along ``in`` for each output; a Conv2D kernel
+    (h, w, in, out) along ``in`` for each (h, w, out).
+    """
+    moved = np.moveaxis(kernel, -2, -1)  # (..., out, in): input axis last
+    inputs = moved.shape[-1]
+    groups = np.abs(moved).reshape(-1, inputs // n, n)
+    # Argsort each group of n; zero the m smallest.
+    order = np.argsort(groups, axis=-1, kind="stable")
+    keep = np.ones_like(groups, dtype=bool)
+    np.put_along_axis(keep, order[..., :m], False, axis=-1)
+    return np.moveaxis(keep.reshape(moved.shape), -1, -2)
+
+
+def _input_size(layer) -> int:
+    return int(_kernel_of(layer).shape[-2])
+
+
+def _check_m_by_n_layers(layers, n: int = 4, *, explicit: bool) -> list:
+    """Layers whose input size is a multiple of ``n``; a clear error for named layers that are not."""
+    bad = [(layer.name, _input_size(layer)) for layer in layers if _input_size(layer) % n]
+    if bad and explicit:
+        raise ValueError(
+            "2:4 sparsity groups weights 4 at a time along the input axis, but layer(s) "
+            + ", ".join(f"{name!r} (input size {size})" for name, size in bad)
+            + f" have an input size that is not a multiple of {n}; leave them out of `layers`"
+        )
+    good = [layer for layer in layers if _input_size(layer) % n == 0]
+    if not good:
+        raise ValueError(
+            f"no layer can take 2:4 sparsity: every prunable layer's input size ({[s for _, s in bad]}) "
+            f"is not a multiple of {n}"
+        )
+    return good
+
+
+def check_m_by_n(model, m_by_n=(2, 4), layers=None) -> dict[str, float]:
+    """For each layer, the fraction of input-axis groups of ``n`` that hold at least ``m`` zeros.
+
+    1.0 means the layer satisfies the m:n pattern everywhere. Layers whose input size is not a
+    multiple of ``n`` are left out (they cannot hold the pattern).
+
+    Example:
+        >>> check_m_by_n(pruned_2_4)      # {'conv2': 1.0, 'dense1': 1.0, 'logits': 1.0}
+    """
+    m, n = (int(v) for v in m_by_n)
+    if not 0 < m < n:
+        raise ValueError(f"m_by_n is {m_by_n}; it must be (m, n) with 0 < m < n, e.g. (2, 4)")
+    result = {}
+    for layer in prunable_layers(model, layers):
+        kernel = _kernel_of(layer).numpy()
+        if kernel.shape[-2] % n:
+            continue
+        moved = np.moveaxis(kernel, -2, -1)
+        zeros = (moved.reshape(-1, moved.shape[-1] // n, n) == 0).sum(axis=-1)
+        result[layer.name] = float(np.mean(zeros >= m))
+    return result
+
+
+def is_m_by_n(model, m_by_n=(2, 4), layers=None) -> bool:
+    """True when every checked layer holds the m:n pattern in every group (see :func:`check_m_by_n`)."""
+    report = check_m_by_n(model, m_by_n, layers)
+    return bool(report) and all(value == 1.0 for value in report.values())

@@ -17,36 +17,13 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._keras import keras
 from .data import Dataset
 from .models import accuracy as keras_accuracy
 from .models import check_model_fits
 from .records import Record
+from .sizes import entropy_bytes  # re-exported: it lived here first
 from .tflite import TFLiteArtifact, convert, count_params
-
-
-def entropy_bytes(weights: list[np.ndarray]) -> float:
-    """Shannon bound in bytes: sum over tensors of ``n * H(values) / 8``.
-
-    ``H`` is the empirical entropy of a tensor's values. It is the size an ideal entropy coder
-    would reach if it coded each value independently, and it falls as quantization, clustering
-    and pruning leave fewer distinct values.
-
-    Example:
-        >>> entropy_bytes([np.array([0.0, 0.0, 1.0, 1.0])])   # 4 values of 1 bit
-        0.5
-    """
-    total_bits = 0.0
-    for tensor in weights:
-        values = np.asarray(tensor).ravel()
-        if values.size == 0:
-            continue
-        _, counts = np.unique(values, return_counts=True)
-        probabilities = counts / values.size
-        total_bits += float(-(counts * np.log2(probabilities)).sum())
-    return total_bits / 8.0
 
 
 def spec_dict(spec) -> dict:

@@ -4,7 +4,8 @@ Owns: which stored size a variant is compared at (:func:`size_column`, :func:`de
 and the Pareto front of size against accuracy (:func:`pareto_front`). Model-level byte counts
 (sparse encodings with their index bits :func:`sparse_bytes`, gzip of raw weights
 :func:`weights_gzip_bytes`, a pruned variant's sizes side by side :func:`size_report`, packed
-quantized weights) live here too. Nothing here imports
+quantized weights :func:`packed_weight_bytes`, the Shannon bound :func:`entropy_bytes`) live
+here too. Nothing here imports
 plotly or ipywidgets: reports, boards and searches all use these without a view.
 
 Example:
@@ -193,5 +194,63 @@ def size_report(model, *, name: str | None = None, artifact=None) -> dict:
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Byte counts of quantized weights (ideal packing) and the entropy bound of any weights
+
+
+def packed_weight_bytes(model, arrays) -> float:
+    """Ideal packed size in bytes of ``model`` with some kernels quantized. A bound, not a file size.
+
+    Each quantized kernel counts ``bits`` per value plus one float32 scale and one float32 zero
+    point per group; every other weight of the model counts 32 bits.
+
+    Args:
+        model: the tf_keras model the arrays came from.
+        arrays: ``(layer name, attribute) -> QuantizedArray`` (see
+            :func:`compresslab.quantize.quantize_weights`).
+
+    Returns:
+        Bytes (a float: bit widths need not fill whole bytes).
+
+    Example:
+        >>> packed_weight_bytes(model, cl.quantize.quantize_weights(model, cl.QuantSpec(bits=4)))
+    """
+    total_bits = 0.0
+    counted = 0
+    for quantized in arrays.values():
+        total_bits += quantized.values.size * quantized.bits + quantized.groups * 32 * 2
+        counted += quantized.values.size
+    all_params = sum(int(np.prod(w.shape)) for w in model.weights)
+    return (total_bits + (all_params - counted) * 32) / 8.0
+
+
+def entropy_bytes(weights) -> float:
+    """Shannon bound in bytes: sum over tensors of ``n * H(values) / 8``.
+
+    ``H`` is the empirical entropy of a tensor's values. It is the size an ideal entropy coder
+    would reach if it coded each value independently, and it falls as quantization, clustering
+    and pruning leave fewer distinct values.
+
+    Args:
+        weights: a list of arrays (e.g. ``[w.numpy() for w in model.weights]``).
+
+    Returns:
+        Bytes (a float).
+
+    Example:
+        >>> entropy_bytes([np.array([0.0, 0.0, 1.0, 1.0])])   # 4 values of 1 bit
+        0.5
+    """
+    total_bits = 0.0
+    for tensor in weights:
+        values = np.asarray(tensor).ravel()
+        if values.size == 0:
+            continue
+        _, counts = np.unique(values, return_counts=True)
+        probabilities = counts / values.size
+        total_bits += float(-(counts * np.log2(probabilities)).sum())
+    return total_bits / 8.0
+
+
 __all__ = ["SIZE_MEASURES", "size_column", "pareto_front", "deployable_bytes", "sparse_bytes",
-           "weights_gzip_bytes", "size_report"]
+           "weights_gzip_bytes", "size_report", "packed_weight_bytes", "entropy_bytes"]

@@ -9,6 +9,7 @@ Every third-party ``import`` in compresslab/ must come from a distribution in
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 import sys
@@ -42,8 +43,6 @@ DEV = {_name(r) for r in PROJECT["optional-dependencies"]["dev"]}
 
 
 def _imports(source: str) -> set[str]:
-    # Notebook cells may hold IPython magics, which are not Python.
-    source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
     names = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -61,6 +60,8 @@ def _third_party(paths) -> dict[str, set[str]]:
         if path.suffix == ".ipynb":
             cells = json.loads(path.read_text())["cells"]
             source = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+            # Notebook cells may hold IPython magics, which are not Python.
+            source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
         else:
             source = path.read_text()
         for name in _imports(source) - set(sys.stdlib_module_names) - local:
@@ -72,24 +73,30 @@ def _distributions(import_name: str) -> set[str]:
     return {_name(d) for d in packages_distributions().get(import_name, [])}
 
 
-CORE_IMPORTS = _third_party((ROOT / "compresslab").rglob("*.py"))
-DEV_IMPORTS = _third_party([*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py"),
-                            *(ROOT / "notebooks").glob("*.ipynb")])
+@functools.cache
+def _core_imports() -> dict[str, set[str]]:
+    return _third_party((ROOT / "compresslab").rglob("*.py"))
+
+
+@functools.cache
+def _dev_imports() -> dict[str, set[str]]:
+    return _third_party([*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py"),
+                         *(ROOT / "notebooks").glob("*.ipynb")])
 
 
 def test_every_import_of_the_package_is_a_declared_dependency():
-    missing = {name: sorted(files) for name, files in CORE_IMPORTS.items() if not _distributions(name) & CORE}
+    missing = {name: sorted(files) for name, files in _core_imports().items() if not _distributions(name) & CORE}
     assert not missing, f"imported by compresslab but not in project.dependencies: {missing}"
 
 
 def test_every_import_of_tests_bench_and_notebooks_is_declared():
-    missing = {name: sorted(files) for name, files in DEV_IMPORTS.items()
+    missing = {name: sorted(files) for name, files in _dev_imports().items()
                if not _distributions(name) & (CORE | DEV)}
     assert not missing, f"imported by tests, bench or notebooks but not declared: {missing}"
 
 
 def test_every_declared_dependency_is_used():
-    imported = set().union(*(_distributions(name) for name in {**CORE_IMPORTS, **DEV_IMPORTS}))
+    imported = set().union(*(_distributions(name) for name in {**_core_imports(), **_dev_imports()}))
     unused = sorted((CORE | DEV) - imported - set(NOT_IMPORTED))
     assert not unused, f"declared but imported nowhere (remove, or say why in NOT_IMPORTED): {unused}"
 

@@ -28,7 +28,6 @@ def _short(error: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
-
 def _check_model_config(config: dict, path: Path, trust: bool) -> None:
     class_name = config.get("class_name")
     inner = config.get("config")

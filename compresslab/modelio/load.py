@@ -147,6 +147,9 @@ def _load_h5(path: Path, trust: bool, verify: bool):
     return _tf_keras_load(path, trust)
 
 
+# --- Keras 3 files: translate the configuration, rebuild, copy the weights, verify
+
+
 def _convert_keras3(path: Path, config: dict, weights, trust: bool, verify: bool):
     try:
         tf_config = _convert_model_config(config)

@@ -66,6 +66,13 @@ def tfmot():
     return _TFMOT
 
 
+def saved_metadata_class():
+    """tf_keras's own ``SavedMetadata`` protobuf message class (what ``keras_metadata.pb`` holds)."""
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    return saved_metadata_pb2.SavedMetadata
+
+
 def versions() -> dict[str, str]:
     """Versions of the libraries whose behaviour decides every measured figure."""
     import numpy

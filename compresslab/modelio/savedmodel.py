@@ -12,9 +12,8 @@ import json
 from pathlib import Path
 
 from google.protobuf.message import DecodeError
-from tf_keras.protobuf import saved_metadata_pb2
 
-from .._keras import keras
+from .._keras import keras, saved_metadata_class
 from .checks import _check_model_config, _short, _unreadable
 
 _METADATA_FILE = "keras_metadata.pb"
@@ -39,7 +38,7 @@ def read_saved_model_metadata(path) -> dict | None:
         'Functional'
     """
     path = Path(path)
-    metadata = saved_metadata_pb2.SavedMetadata()
+    metadata = saved_metadata_class()()
     try:
         metadata.ParseFromString(path.read_bytes())
     except DecodeError as error:

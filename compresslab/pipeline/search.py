@@ -197,15 +197,10 @@ def _layer_caps(model, data, levels, max_accuracy_drop, search) -> dict[str, flo
     # One-shot pruning loses far more than pruning with fine-tuning, so a layer may lose up to
     # four times the budget (at least 2 points) in the scan and still be worth trying.
     loose = min(99.0, max(4 * max_accuracy_drop, 2.0))
-    caps = suggest_sparsities(scan, _caps_budget(loose))
+    caps = suggest_sparsities(scan, loose)  # percentage points, like every budget
     search.note(f"sensitivity caps (one-shot scan on validation, loose drop {loose:.1f} pts): "
                 + ", ".join(f"{k} {100 * v:.0f}%" for k, v in caps.items()))
     return caps
-
-
-def _caps_budget(points: float) -> float:
-    """The budget as ``prune.suggest_sparsities`` takes it (a fraction until the renovation lands)."""
-    return points / 100.0
 
 
 def _prune_label(level: float, sparsities: dict[str, float]) -> str:

@@ -124,13 +124,15 @@ def sparse_bytes(model, encoding: str = "bitmask", *, value_bytes: int = 4, laye
     Example:
         >>> sparse_bytes(pruned, "bitmask"), 4 * pruned.count_params()
     """
-    from .prune.masks import _kernel_of, prunable_layers
+    from .prune.masks import _has_prunable, _kernel_of, prunable_layers
 
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding is {encoding!r}; allowed: 'bitmask', 'csr'")
     if isinstance(value_bytes, bool) or not isinstance(value_bytes, int) or value_bytes < 1:
         raise ValueError(f"value_bytes is {value_bytes!r}; it must be an integer >= 1")
-    kernels = {_kernel_of(layer).name for layer in prunable_layers(model, layers)}
+    # A model pruning cannot touch is all dense: every weight counted at value_bytes.
+    chosen = prunable_layers(model, layers) if layers is not None or _has_prunable(model) else []
+    kernels = {_kernel_of(layer).name for layer in chosen}
     total = 0
     for weight in model.weights:
         values = weight.numpy()
@@ -168,12 +170,13 @@ def size_report(model, *, name: str | None = None, artifact=None) -> dict:
     ``dense_float32_bytes`` (4 x params), ``tflite_bytes`` (the real float32 flatbuffer; or the
     given ``artifact``'s bytes), ``gzip_bytes`` (gzip -9 of that file), ``bitmask_bytes`` and
     ``csr_bytes`` (:func:`sparse_bytes` with float32 values, or int8 values when the artifact is
-    int8), plus params, nonzero params and the kernels' sparsity.
+    int8), plus params, nonzero params and ``kernel_sparsity``: the sparsity over the prunable
+    kernels only (None when the model has none; see :func:`compresslab.prune.global_sparsity`).
 
     Example:
         >>> pd.DataFrame([size_report(dense, name="dense"), size_report(pruned, name="pruned")])
     """
-    from .prune.masks import global_sparsity
+    from .prune.masks import _has_prunable, global_sparsity
     from .tflite import convert, count_params
 
     params, nonzero = count_params(model)
@@ -185,7 +188,7 @@ def size_report(model, *, name: str | None = None, artifact=None) -> dict:
         "tflite_mode": artifact.mode,
         "params": params,
         "nonzero_params": nonzero,
-        "kernel_sparsity": round(global_sparsity(model), 4),
+        "kernel_sparsity": round(global_sparsity(model), 4) if _has_prunable(model) else None,
         "dense_float32_bytes": 4 * params,
         "tflite_bytes": artifact.size_bytes,
         "gzip_bytes": artifact.gzip_bytes,

@@ -13,6 +13,8 @@ from compresslab._keras import keras
 @pytest.mark.parametrize("changes, field", [
     ({"clusters": 1}, "clusters"), ({"clusters": 0}, "clusters"), ({"clusters": 2.5}, "clusters"),
     ({"init": "random"}, "init"), ({"layers": "dense1"}, "layers"),
+    ({"preserve_sparsity": "yes"}, "preserve_sparsity"), ({"preserve_sparsity": 1}, "preserve_sparsity"),
+    ({"conv_clusters": 1}, "conv_clusters"), ({"conv_clusters": 3.5}, "conv_clusters"),
 ])
 def test_cluster_spec_rejects_bad_values(changes, field):
     with pytest.raises(ValueError, match=rf"ClusterSpec\.{field} is"):
@@ -22,6 +24,10 @@ def test_cluster_spec_rejects_bad_values(changes, field):
 def test_cluster_spec_round_trip():
     spec = c.ClusterSpec(clusters=8, init="density", layers=["dense1"])
     assert c.ClusterSpec.from_dict(spec.to_dict()) == spec
+    deep = c.ClusterSpec(clusters=32, conv_clusters=64, preserve_sparsity=True)
+    again = c.ClusterSpec.from_json(deep.to_json())
+    assert again == deep and hash(again) == hash(deep)
+    assert (again.conv_clusters, again.preserve_sparsity) == (64, True)
     assert cl.ClusterSpec is c.ClusterSpec
 
 
@@ -50,7 +56,8 @@ def test_fine_tuning_keeps_the_cluster_bound_and_recovers_accuracy(trained_stude
     # layers not named are fine-tuned too but not clustered
     assert np.unique(tuned.get_layer("conv1").kernel.numpy()).size > 4
     assert cl.models.accuracy(tuned, small_digits) >= cl.models.accuracy(plain, small_digits) - 0.02
-    assert tuned.clustering == {"spec": spec.to_dict(), "layers": ["dense1"], "epochs": 2}
+    recorded = {key: tuned.clustering[key] for key in ("spec", "layers", "epochs")}
+    assert recorded == {"spec": spec.to_dict(), "layers": ["dense1"], "epochs": 2}
 
 
 def test_clustering_shrinks_the_gzip_file(trained_student, small_digits):
@@ -77,3 +84,53 @@ def test_bad_inputs_fail_before_work(trained_student, small_digits):
     depthwise_only = keras.Model(inputs, keras.layers.DepthwiseConv2D(3)(inputs))
     with pytest.raises(ValueError, match="nothing to cluster"):
         c.cluster_weights(depthwise_only, c.ClusterSpec(clusters=4))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sparsity-preserving clustering, conv_clusters, skipped layers
+
+
+def test_pruned_kernels_stay_exactly_zero_through_clustering_and_fine_tuning(trained_student, small_digits):
+    pruned = cl.prune.to_sparsity(trained_student, 0.7)
+    zeros = {name: pruned.get_layer(name).kernel.numpy() == 0 for name in ("conv1", "conv2", "dense1", "logits")}
+    spec = c.ClusterSpec(clusters=8, preserve_sparsity=True)
+    clustered = c.cluster_weights(pruned, spec, small_digits, epochs=1, learning_rate=1e-3)
+    for name, was_zero in zeros.items():
+        kernel = clustered.get_layer(name).kernel.numpy()
+        assert np.all(kernel[was_zero] == 0), name                 # not one pruned weight moved
+    assert clustered.clustering["preserve_sparsity"] is True
+    # conv1 has 72 kernel weights, about 22 live after pruning: more than 8, so it is clustered
+    assert set(clustered.clustering["clusters"]) == {"conv1", "conv2", "dense1", "logits"}
+    assert all(count <= 8 + 1 for count in c.distinct_values_per_kernel(clustered).values())  # + the zero
+    # without preserve_sparsity the fine-tuned centroid the zeros share moves off zero
+    plain = c.cluster_weights(pruned, c.ClusterSpec(clusters=8), small_digits, epochs=1, learning_rate=1e-3)
+    assert plain.clustering["preserve_sparsity"] is False
+    assert np.mean(plain.get_layer("dense1").kernel.numpy() == 0) < np.mean(zeros["dense1"])
+
+
+def test_conv_clusters_set_the_convolution_centroids(trained_student):
+    clustered = c.cluster_weights(trained_student, c.ClusterSpec(clusters=4, conv_clusters=16))
+    assert clustered.clustering["clusters"] == {"conv1": 16, "conv2": 16, "dense1": 4, "logits": 4}
+    counts = c.distinct_values_per_kernel(clustered)
+    assert counts["dense1"] <= 4 and counts["logits"] <= 4
+    assert 4 < counts["conv2"] <= 16
+
+
+def test_kernels_with_too_few_live_weights_are_skipped_and_reported(trained_student):
+    pruned = cl.prune.to_layer_sparsities(trained_student, {"conv1": 0.95})  # 72 weights -> 4 live
+    with pytest.warns(UserWarning, match="conv1"):
+        clustered = c.cluster_weights(pruned, c.ClusterSpec(clusters=8, preserve_sparsity=True))
+    assert "conv1" not in clustered.clustering["clusters"]
+    assert clustered.clustering["skipped"] == {"conv1": pytest.approx(72 / trained_student.count_params())}
+    np.testing.assert_array_equal(clustered.get_layer("conv1").kernel.numpy(), pruned.get_layer("conv1").kernel.numpy())
+
+
+def test_unsupported_layers_are_reported_not_silent():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.DepthwiseConv2D(3, name="depthwise")(inputs)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="dense")(x))
+    with pytest.warns(UserWarning, match=r"'depthwise' \(\d+\.\d% of the weights\)"):
+        clustered = c.cluster_weights(model, c.ClusterSpec(clusters=4))
+    assert set(clustered.clustering["skipped"]) == {"depthwise"}
+    assert clustered.clustering["skipped"]["depthwise"] == pytest.approx(27 / model.count_params())

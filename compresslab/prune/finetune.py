@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .._keras import keras, tf, tfmot
 from ..data import Dataset
 from ..models import check_model_fits, clone, compile_for_classification, train
-from .masks import _all_kernels, _check_m_by_n_layers, _kernel_of, prunable_layers
+from .masks import _check_m_by_n_layers, _kernel_of, prunable_layers, pruning_report, zero_masks
 from .oneshot import _masks_for_spec
 from .spec import SCHEDULES, SCOPES, PruneSpec
 
@@ -133,7 +133,8 @@ def finetune(model, data: Dataset, *, final_sparsity: float, schedule: str = "po
         callbacks: extra Keras callbacks (run after ``UpdatePruningStep``).
 
     Returns:
-        A new compiled model; ``model.compresslab_info`` holds the schedule plan and layer targets.
+        A new compiled model; ``model.compresslab_info`` holds the schedule plan and layer targets,
+        ``model.pruning`` the pruned and skipped layers and both sparsity figures.
 
     Raises:
         ValueError: bad settings, a missing layer, or 2:4 on a layer whose input size is not a
@@ -189,6 +190,7 @@ def finetune(model, data: Dataset, *, final_sparsity: float, schedule: str = "po
     stripped = sparsity_api.strip_pruning(wrapped)
     result = clone(stripped)  # a plain model with its own variables, named like the input
     compile_for_classification(result)
+    result.pruning = pruning_report(result, [layer.name for layer in chosen])
     result.compresslab_info = {
         "schedule": schedule, "final_sparsity": float(final_sparsity), "scope": scope, "structure": structure,
         "total_steps": plan.total_steps, "begin_step": plan.begin_step, "end_step": plan.end_step,
@@ -206,18 +208,26 @@ def _unwrapped_name(layer) -> str:
 # Fine-tuning an already pruned model with its zeros held
 
 
-class _HoldZeros(keras.callbacks.Callback):
+class HoldZeros(keras.callbacks.Callback):
     """Re-applies the keep-masks after every training step, so pruned weights stay exactly zero.
 
     Adam moves a zeroed weight off zero in one step (its update depends on the gradient, not on the
     weight), so the mask must be re-applied after each step, not only at the end.
+
+    Args:
+        masks: ``(variable, keep)`` pairs; ``keep`` is 1 where the weight may train, 0 where it
+            must stay zero (see :func:`compresslab.prune.masks.zero_masks`).
     """
 
     def __init__(self, masks: list):
         super().__init__()
-        self.masks = masks
+        self.masks = list(masks)
 
     def on_train_batch_end(self, batch, logs=None):
+        self.hold()
+
+    def hold(self) -> None:
+        """Re-apply every mask now."""
         for variable, keep in self.masks:
             variable.assign(variable * keep)
 
@@ -257,13 +267,8 @@ def finetune_holding_zeros(model, data: Dataset, *, epochs: int, learning_rate: 
         raise ValueError(f"learning_rate is {learning_rate!r}; it must be a finite number > 0")
     check_model_fits(model, data)
     result = clone(model)
-    masks = []
-    for variable in _all_kernels(result):
-        values = variable.numpy()
-        if (values == 0).any():
-            masks.append((variable, (values != 0).astype(values.dtype)))
+    holder = HoldZeros([(variable, keep) for _, _, variable, keep in zero_masks(result)])
     train(result, data, epochs=epochs, batch_size=batch_size, seed=seed, learning_rate=learning_rate,
-          progress=progress, callbacks=[_HoldZeros(masks)])
-    for variable, keep in masks:  # the last step's update is already masked; this makes it certain
-        variable.assign(variable * keep)
+          progress=progress, callbacks=[holder])
+    holder.hold()  # the last step's update is already masked; this makes it certain
     return result

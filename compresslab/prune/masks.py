@@ -7,6 +7,8 @@ m:n pattern check.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._keras import keras
@@ -22,18 +24,26 @@ def _kernel_of(layer):
     return None
 
 
-def _all_kernels(model) -> list:
-    """Every kernel variable of the model, whatever the layer type (what a held-zeros fine-tune holds).
+def zero_masks(model) -> list:
+    """Keep-masks of every kernel holding at least one zero: what a fine-tune must hold at zero.
 
-    Wider than the prunable set on purpose: a kernel zeroed by any technique (sparse VD, a user's
-    own pruning) must stay zero while it trains.
+    Wider than the prunable set on purpose: a kernel zeroed by any technique (pruning, sparse VD,
+    a user's own code) must stay zero while it trains, whatever its layer type.
+
+    Returns:
+        A list of ``(layer name, attribute, variable, keep)``, ``keep`` being 1 where the weight
+        is non-zero (in the variable's dtype, so ``variable * keep`` re-applies it).
     """
-    found = []
+    found, seen = [], set()
     for layer in model.layers:
         for attribute in ("kernel", "depthwise_kernel", "pointwise_kernel"):
             variable = getattr(layer, attribute, None)
-            if variable is not None and all(variable is not seen for seen in found):
-                found.append(variable)
+            if variable is None or id(variable) in seen:
+                continue
+            seen.add(id(variable))
+            values = variable.numpy()
+            if (values == 0).any():
+                found.append((layer.name, attribute, variable, (values != 0).astype(values.dtype)))
     return found
 
 
@@ -43,9 +53,69 @@ def is_prunable(layer) -> bool:
 
 
 def prunable_layers(model, layers=None) -> list:
-    """The model's prunable layers (all, or those named in ``layers``; a clear error otherwise)."""
+    """The model's prunable layers (all, or those named in ``layers``).
+
+    Raises:
+        TypeError: ``model`` is not a tf_keras model.
+        ValueError: a name that is not a prunable layer, or a model with no prunable layer at all
+            (naming the layers that hold its weights).
+    """
     _check_model(model)
-    return resolve_layers(model, layers, eligible=is_prunable, what="prunable layer")
+    chosen = resolve_layers(model, layers, eligible=is_prunable, what="prunable layer")
+    if not chosen:
+        raise ValueError(nothing_to_do_message(model, "prune", "a Conv, Dense or DepthwiseConv2D kernel"))
+    return chosen
+
+
+def _has_prunable(model) -> bool:
+    return any(is_prunable(layer) for layer in model.layers)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a technique did not touch (shared with compresslab.cluster)
+
+
+def _matrix_weights(layer) -> int:
+    """Weights of ``layer`` held in matrices or larger tensors: the kernels a technique could act on.
+
+    Biases and normalisation statistics (1-D) are left out: no technique here acts on them, and
+    counting them would flag every BatchNormalization layer as skipped.
+    """
+    return sum(int(np.prod(w.shape)) for w in layer.weights if len(w.shape) >= 2)
+
+
+def skipped_layers(model, handled) -> dict[str, float]:
+    """Layers holding kernel-like weights that ``handled(layer)`` says a technique cannot act on.
+
+    Args:
+        model: a tf_keras model.
+        handled: ``callable(layer) -> bool``: True when the technique supports the layer.
+
+    Returns:
+        ``{layer name: share of ALL the model's weights that layer holds}`` (e.g. an LSTM left dense).
+
+    Example:
+        >>> skipped_layers(model, is_prunable)      # {'lstm': 0.96}
+    """
+    total = max(1, int(model.count_params()))
+    return {layer.name: _matrix_weights(layer) / total for layer in model.layers
+            if _matrix_weights(layer) and not handled(layer)}
+
+
+def warn_skipped(technique: str, skipped: dict[str, float]) -> None:
+    """A ``UserWarning`` naming the layers a technique left untouched and their share of the weights."""
+    if skipped:
+        listed = ", ".join(f"{name!r} ({share:.1%} of the weights)" for name, share in skipped.items())
+        warnings.warn(f"{technique} left {len(skipped)} layer(s) untouched because it does not support them: "
+                      f"{listed}; sparsity figures over the prunable kernels do not cover them",
+                      UserWarning, stacklevel=3)
+
+
+def nothing_to_do_message(model, verb: str, needs: str) -> str:
+    """The error for a model where a technique finds nothing to act on, naming where its weights are."""
+    holders = {layer.name: type(layer).__name__ for layer in model.layers if layer.weights}
+    return (f"model {model.name!r} has nothing to {verb}: no layer holds {needs}; the layers holding its "
+            f"weights are {holders or 'none'}")
 
 
 def _check_model(model) -> None:
@@ -71,12 +141,51 @@ def layer_sparsity(model, layers=None) -> dict[str, float]:
     return {layer.name: float(np.mean(_kernel_of(layer).numpy() == 0)) for layer in prunable_layers(model, layers)}
 
 
-def global_sparsity(model, layers=None) -> float:
-    """Fraction of zero weights over all prunable kernels together."""
+def global_sparsity(model, layers=None, *, over: str = "prunable") -> float:
+    """Fraction of zero weights, over the prunable kernels (default) or over ALL the model's weights.
+
+    Args:
+        model: a tf_keras model.
+        layers: names of prunable layers to cover (only with ``over="prunable"``).
+        over: ``"prunable"``: the Conv / Dense / DepthwiseConv2D kernels pruning acts on (a layer
+            pruning cannot touch, e.g. an LSTM, is NOT in this figure); ``"all"``: every weight of
+            the model (biases, normalisation and unsupported layers included).
+
+    Raises:
+        ValueError: an unknown ``over``, or no prunable layer with ``over="prunable"``.
+
+    Example:
+        >>> global_sparsity(pruned), global_sparsity(pruned, over="all")
+    """
+    if over == "all":
+        _check_model(model)
+        if layers is not None:
+            raise ValueError("layers applies to over='prunable' only; over='all' covers every weight")
+        values = [w.numpy() for w in model.weights]
+        total = sum(v.size for v in values)
+        return sum(int(np.sum(v == 0)) for v in values) / total if total else 0.0
+    if over != "prunable":
+        raise ValueError(f"over is {over!r}; allowed: 'prunable', 'all'")
     chosen = prunable_layers(model, layers)
     zeros = sum(int(np.sum(_kernel_of(layer).numpy() == 0)) for layer in chosen)
     total = sum(int(_kernel_of(layer).numpy().size) for layer in chosen)
     return zeros / total if total else 0.0
+
+
+def pruning_report(model, pruned_layers) -> dict:
+    """What a pruning call did, for ``result.pruning``: layers pruned, layers skipped, both sparsities.
+
+    Warns (``UserWarning``) when layers it could not prune hold weights.
+    """
+    skipped = skipped_layers(model, is_prunable)
+    warn_skipped("pruning", skipped)
+    names = [getattr(layer, "name", layer) for layer in pruned_layers]
+    return {
+        "layers": names,
+        "skipped": skipped,
+        "sparsity_of_prunable_kernels": global_sparsity(model),
+        "sparsity_of_all_weights": global_sparsity(model, over="all"),
+    }
 
 
 

@@ -14,6 +14,7 @@ from .masks import (
     _m_by_n_keep_mask,
     _pruned_variables,
     prunable_layers,
+    pruning_report,
 )
 from .spec import PruneSpec, _as_spec
 
@@ -30,6 +31,13 @@ def _same_layers(copy, originals) -> list:
     return [by_name[layer.name] for layer in originals]
 
 
+def _finish(copy, targets):
+    """Compile the pruned copy and say on it what was pruned and what was not (``copy.pruning``)."""
+    compile_for_classification(copy)
+    copy.pruning = pruning_report(copy, targets)
+    return copy
+
+
 def by_threshold(model, threshold: float, *, layers=None, include_biases: bool = False):
     """Zero every kernel weight with ``|w| < threshold``, into a NEW model.
 
@@ -42,7 +50,9 @@ def by_threshold(model, threshold: float, *, layers=None, include_biases: bool =
         include_biases: prune biases with the same rule.
 
     Returns:
-        A new compiled model.
+        A new compiled model; ``model.pruning`` says which layers were pruned, which weighted
+        layers were skipped (unsupported, with their share of all weights) and the sparsity over
+        the prunable kernels and over all weights.
 
     Raises:
         ValueError: a negative or non-numeric threshold, or a missing layer name.
@@ -70,7 +80,7 @@ def by_naive_threshold(model, threshold: float, *, layers=None):
     targets = _same_layers(copy, chosen)
     masks = {_kernel_of(layer).name: _kernel_of(layer).numpy() >= threshold for layer in targets}
     _assign_masked(copy, targets, masks, include_biases=False)
-    return compile_for_classification(copy)
+    return _finish(copy, targets)
 
 
 def to_sparsity(model, spec, *, scope: str | None = None):
@@ -87,7 +97,9 @@ def to_sparsity(model, spec, *, scope: str | None = None):
         scope: overrides ``spec.scope`` when ``spec`` is a number.
 
     Returns:
-        A new compiled model.
+        A new compiled model; ``model.pruning`` says which layers were pruned, which weighted
+        layers were skipped (unsupported, with their share of all weights) and the sparsity over
+        the prunable kernels and over all weights.
 
     Raises:
         ValueError: a bad spec, a missing layer, 2:4 on a layer whose input size is not a
@@ -129,7 +141,7 @@ def to_layer_sparsities(model, sparsities: dict[str, float], *, include_biases: 
             order = np.argsort(values, kind="stable")
             masks[variable.name] = _exact_keep_mask(values, order, sparsities[layer.name]).reshape(variable.shape)
     _assign_masked(copy, targets, masks, include_biases)
-    return compile_for_classification(copy)
+    return _finish(copy, targets)
 
 
 def _masks_for_spec(layers, spec: PruneSpec) -> dict:
@@ -182,4 +194,4 @@ def apply(model, spec: PruneSpec, data: Dataset | None = None):
     copy = clone(model)
     targets = _same_layers(copy, chosen)
     _assign_masked(copy, targets, _masks_for_spec(targets, spec), spec.include_biases)
-    return compile_for_classification(copy)
+    return _finish(copy, targets)

@@ -8,7 +8,14 @@ from .._keras import tf
 from ..data import Dataset
 from ..models import check_model_fits, clone, compile_for_classification
 from ..sizes import _sparse_tensor_bytes, weights_gzip_bytes
-from .masks import _check_m_by_n_layers, _exact_keep_mask, _kernel_of, _m_by_n_keep_mask, prunable_layers
+from .masks import (
+    _check_m_by_n_layers,
+    _exact_keep_mask,
+    _kernel_of,
+    _m_by_n_keep_mask,
+    prunable_layers,
+    pruning_report,
+)
 from .spec import PruneSpec, _as_spec
 
 
@@ -26,6 +33,10 @@ class PruningWorkbench:
     """
 
     def __init__(self, model, data: Dataset, *, layers=None, batch_size: int = 256):
+        if not isinstance(data, Dataset):
+            # Without this, a tuple (x, y) fails deep inside with an AttributeError.
+            raise TypeError(f"data must be a compresslab Dataset, got {type(data).__name__}; "
+                            "wrap arrays with cl.Dataset.from_arrays(...)")
         check_model_fits(model, data)
         self.data = data
         self.model = clone(model)
@@ -156,4 +167,6 @@ class PruningWorkbench:
 
     def export(self):
         """A NEW compiled model with the current masks applied (the working copy stays private)."""
-        return compile_for_classification(clone(self.model))
+        result = compile_for_classification(clone(self.model))
+        result.pruning = pruning_report(result, self.names)
+        return result

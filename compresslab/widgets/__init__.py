@@ -19,6 +19,7 @@ _PANELS = {
     "DistillationLab": "distillation",
     "TradeoffBoard": "tradeoff",
     "ClassroomApp": "classroom",
+    "StudyMonitor": "study",
 }
 
 

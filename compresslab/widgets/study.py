@@ -1,0 +1,102 @@
+"""StudyMonitor: a study's progress and its size/accuracy front, in a notebook, while workers run it.
+
+Owns: one panel over a compresslab study (a sweep, an autocompress search or a class board): a
+progress bar (trials done of the total, with running, queued and failed counts), the tradeoff
+chart of every finished trial with the Pareto front, a refresh button, and :meth:`watch`, which
+refreshes on its own every few seconds until the study is finished (or :meth:`stop` is called).
+The panel only reads the study; workers run it elsewhere (``compresslab worker`` or
+``cl.studies.run_worker``).
+
+Example:
+    >>> monitor = cl.widgets.StudyMonitor("prune-grid", storage="sqlite:///data/studies.db")
+    >>> monitor.watch(every=2.0)
+    >>> monitor          # displays the panel
+"""
+
+from __future__ import annotations
+
+import threading
+
+import ipywidgets as widgets
+
+from ..plots.tradeoff import fig_tradeoff
+from ..records import to_frame
+from ._base import Panel, figure_widget, replace_figure
+
+
+class StudyMonitor(Panel):
+    """Progress and the tradeoff chart of one study, refreshed on demand or every few seconds.
+
+    Args:
+        study_or_name: an Optuna study created by compresslab, or its name in ``storage``.
+        storage: where the study lives (None: the default SQLite file), when a name is given.
+
+    Controls: ``refresh`` (a button). Figures: ``tradeoff``. ``progress`` is the bar,
+    ``status`` the line saying done / running / queued / failed.
+    """
+
+    title = "Study monitor"
+
+    def __init__(self, study_or_name, storage=None):
+        super().__init__()
+        from ..studies import load_study
+
+        self.study = load_study(study_or_name, storage) if isinstance(study_or_name, str) else study_or_name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.controls["refresh"] = widgets.Button(description="refresh", icon="refresh")
+        self.progress.layout.visibility = "visible"
+        self.records = []
+        self.figures["tradeoff"] = figure_widget(self._figure())
+        self.controls["refresh"].on_click(self.guard(lambda _button: self.refresh()))
+        self.view = widgets.VBox([
+            widgets.HTML(f"<b>Study {self.study.study_name!r}</b>"),
+            widgets.HBox([self.controls["refresh"], self.progress]), self.status, self.error_box,
+            self.figures["tradeoff"]])
+        self.refresh()
+
+    def _figure(self):
+        frame = to_frame(self.records)
+        return fig_tradeoff(frame, title=f"{self.study.study_name}: {len(self.records)} finished trial(s)")
+
+    def refresh(self):
+        """Read the study again: progress counts, and the chart of every finished trial."""
+        from ..studies import progress, study_records
+
+        state = progress(self.study)
+        self.records = study_records(self.study)
+        total = state.total if state.total is not None else max(1, state.done + state.running + state.waiting)
+        self.progress.max = max(1, total)
+        self.progress.value = min(state.done, self.progress.max)
+        self.set_status(state.line())
+        replace_figure(self.figures["tradeoff"], self._figure())
+        return state
+
+    def watch(self, every: float = 2.0) -> None:
+        """Refresh every ``every`` seconds in the background until the study is finished or :meth:`stop`."""
+        if not every > 0:
+            raise ValueError(f"every is {every!r}; give a number of seconds > 0")
+        self.stop()
+        self._stop.clear()
+
+        def loop():
+            while not self._stop.wait(every):
+                try:
+                    if self.refresh().finished:
+                        return
+                except Exception as error:  # noqa: BLE001  (shown in the panel, never lost in a thread)
+                    self.show_error(error)
+                    return
+
+        self._thread = threading.Thread(target=loop, name="compresslab-study-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background refresh (if one runs)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+__all__ = ["StudyMonitor"]

@@ -12,16 +12,24 @@ import warnings
 import numpy as np
 
 from .._keras import keras
+from ..layers import kernel_variables
 from ..specs import resolve_layers
+
+
+def _kernel_attribute(layer) -> str | None:
+    """Which kernel of ``layer`` pruning acts on: the types pruning supports (None for the rest)."""
+    # DepthwiseConv2D subclasses Conv2D in tf_keras: test it first.
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return "depthwise_kernel"
+    if isinstance(layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
+        return "kernel"
+    return None
 
 
 def _kernel_of(layer):
     """The weight variable pruning acts on (None for layers without one)."""
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
-        return getattr(layer, "depthwise_kernel", None)
-    if isinstance(layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
-        return getattr(layer, "kernel", None)
-    return None
+    attribute = _kernel_attribute(layer)
+    return dict(kernel_variables(layer)).get(attribute) if attribute else None
 
 
 def zero_masks(model) -> list:
@@ -34,13 +42,9 @@ def zero_masks(model) -> list:
         A list of ``(layer name, attribute, variable, keep)``, ``keep`` being 1 where the weight
         is non-zero (in the variable's dtype, so ``variable * keep`` re-applies it).
     """
-    found, seen = [], set()
+    found = []
     for layer in model.layers:
-        for attribute in ("kernel", "depthwise_kernel", "pointwise_kernel"):
-            variable = getattr(layer, attribute, None)
-            if variable is None or id(variable) in seen:
-                continue
-            seen.add(id(variable))
+        for attribute, variable in kernel_variables(layer):
             values = variable.numpy()
             if (values == 0).any():
                 found.append((layer.name, attribute, variable, (values != 0).astype(values.dtype)))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._keras import tf
 from ..data import Dataset
+from ..evaluate import LiveEvaluator
 from ..models import check_model_fits, clone, compile_for_classification
 from ..sizes import _sparse_tensor_bytes, weights_gzip_bytes
 from .masks import (
     _check_m_by_n_layers,
     _exact_keep_mask,
+    _kernel_attribute,
     _kernel_of,
     _m_by_n_keep_mask,
     prunable_layers,
@@ -22,8 +23,9 @@ from .spec import PruneSpec, _as_spec
 class PruningWorkbench:
     """One working copy of a model whose kernels are re-masked in place, for fast repeated pruning.
 
-    Built once: the original kernels, their magnitudes sorted per layer and globally, the test
-    images as tensors in fixed batches and a compiled forward pass. Each :meth:`apply` then costs
+    Built once: the original kernels and their magnitudes sorted per layer and globally; the
+    working copy, the test images as tensors and the compiled forward pass belong to the shared
+    :class:`compresslab.evaluate.LiveEvaluator`, which this class drives with masked kernels. Each :meth:`apply` then costs
     one mask per kernel, one ``variable.assign`` per kernel and one pass over the test set: no
     cloning, no recompiling. The input model is never modified.
 
@@ -39,11 +41,19 @@ class PruningWorkbench:
                             "wrap arrays with cl.Dataset.from_arrays(...)")
         check_model_fits(model, data)
         self.data = data
-        self.model = clone(model)
-        self.layers = prunable_layers(self.model, layers)
+        chosen = {layer.name for layer in prunable_layers(model, layers)}
+
+        def pruned_kernel(layer):
+            return [(_kernel_attribute(layer), _kernel_of(layer))] if layer.name in chosen else []
+
+        # The shared live engine owns the working copy, the cached test tensors and the compiled pass.
+        self.evaluator = LiveEvaluator(model, data.x_test, data.y_test, batch_size, kernels=pruned_kernel)
+        self.model = self.evaluator.model
+        self.layers = self.evaluator.layers
         self.names = [layer.name for layer in self.layers]
-        self.variables = [_kernel_of(layer) for layer in self.layers]
-        self.originals = [v.numpy() for v in self.variables]
+        self._keys = [(layer.name, _kernel_attribute(layer)) for layer in self.layers]
+        self.variables = [self.evaluator.variables[key] for key in self._keys]
+        self.originals = [self.evaluator.originals[key] for key in self._keys]
         self.magnitudes = [np.abs(k).ravel() for k in self.originals]
         self.orders = [np.argsort(m, kind="stable") for m in self.magnitudes]
         self.sorted_magnitudes = [m[o] for m, o in zip(self.magnitudes, self.orders)]
@@ -53,18 +63,6 @@ class PruningWorkbench:
         self.offsets = np.cumsum([0] + [m.size for m in self.magnitudes])
         self.other_weights = [w.numpy() for w in self.model.weights
                               if w.name not in {v.name for v in self.variables}]
-        # Moderate batches: on a 2-core CPU, batches of thousands of images ran slower than 256
-        # (activations fall out of cache), measured against model.evaluate in bench_prune.py.
-        batch = max(1, min(int(batch_size), len(data.x_test)))
-        self._batches = [tf.constant(data.x_test[i : i + batch]) for i in range(0, len(data.x_test), batch)]
-        self._labels = data.y_test
-        model_ref = self.model
-
-        @tf.function(reduce_retracing=True)
-        def predict(x):
-            return tf.argmax(model_ref(x, training=False), axis=1)
-
-        self._predict = predict
         self.masks = [np.ones(k.shape, bool) for k in self.originals]
         self.float_accuracy = self.accuracy()
 
@@ -116,10 +114,13 @@ class PruningWorkbench:
         return masks
 
     def assign(self, masks) -> None:
-        for variable, original, keep, old in zip(self.variables, self.originals, masks, self.masks):
+        """Hold the ORIGINAL kernels masked by ``masks`` (one boolean keep-mask per kernel, in ``names`` order)."""
+        changed = {}
+        for key, original, keep, old in zip(self._keys, self.originals, masks, self.masks):
             if old is keep or np.array_equal(old, keep):
                 continue  # unchanged layer: skip the copy to the variable
-            variable.assign(np.where(keep, original, 0).astype(original.dtype))
+            changed[key] = None if keep.all() else np.where(keep, original, 0).astype(original.dtype)
+        self.evaluator.update(changed)
         self.masks = list(masks)
 
     def reset(self) -> None:
@@ -128,8 +129,7 @@ class PruningWorkbench:
 
     def accuracy(self) -> float:
         """Test accuracy of the working model as it is now masked (Keras forward pass)."""
-        predictions = np.concatenate([self._predict(batch).numpy() for batch in self._batches])
-        return float(np.mean(predictions == self._labels))
+        return self.evaluator.accuracy()
 
     def layer_sparsities(self) -> dict[str, float]:
         return {name: float(1.0 - mask.mean()) for name, mask in zip(self.names, self.masks)}

@@ -65,7 +65,8 @@ def measure(model_or_artifact, data: Dataset, *, name: str, technique: str = "ba
         >>> measure(cl.baseline(), cl.load_dataset(), name="baseline").accuracy
     """
     if not isinstance(data, Dataset):
-        raise ValueError(f"data must be a compresslab Dataset, got {type(data).__name__}")
+        raise ValueError(f"data must be a compresslab Dataset, got {type(data).__name__}; "
+                         "load one with cl.load_dataset")
     spec_payload = spec_dict(spec)
     sample = data.x_test[:1]
     if isinstance(model_or_artifact, TFLiteArtifact):
@@ -84,7 +85,9 @@ def measure(model_or_artifact, data: Dataset, *, name: str, technique: str = "ba
         return record
     if not isinstance(model_or_artifact, keras.Model):
         raise ValueError(
-            f"measure takes a tf_keras Model or a TFLiteArtifact, got {type(model_or_artifact).__name__}"
+            f"measure takes a tf_keras Model or a TFLiteArtifact (of an image classifier), got "
+            f"{type(model_or_artifact).__name__}; load a model file with cl.load_model, convert one with "
+            "cl.tflite.convert"
         )
     model = model_or_artifact
     check_model_fits(model, data)

@@ -54,3 +54,17 @@ def test_measure_rejects_bad_input(trained_student, digits):
                                  class_names=[str(i) for i in range(10)])
     with pytest.raises(ValueError, match="expects inputs of shape"):
         cl.measure(trained_student, rgb, name="x")
+
+
+def test_measure_names_what_it_was_given_and_what_it_accepts(small_digits):
+    with pytest.raises(ValueError, match="tf_keras Model or a TFLiteArtifact.*got str; load a model file with cl.load_model"):
+        cl.measure("model.keras", small_digits, name="x")
+    with pytest.raises(ValueError, match="compresslab Dataset, got tuple; load one with cl.load_dataset"):
+        cl.measure("model.keras", (1, 2), name="x")
+
+
+def test_entropy_bytes_lives_in_sizes_and_is_reexported():
+    from compresslab import sizes
+    from compresslab.measure import entropy_bytes as old_place
+
+    assert old_place is sizes.entropy_bytes

@@ -370,3 +370,44 @@ def test_eight_bit_per_channel_on_mnist_is_within_a_fifth_of_a_point(mnist, cach
     eight = evaluator.accuracy_for(q.QuantSpec(bits=8, granularity="per_channel"))
     assert abs(eight - evaluator.float_accuracy) <= 0.002
     assert evaluator.accuracy_for(q.QuantSpec(bits=2)) < eight
+
+
+# ---------------------------------------------------------------------------------------------
+# What a quantize entry point accepts, and where shared pieces live
+
+
+def test_entry_points_refuse_what_is_not_a_tf_keras_classifier(trained_student, small_digits):
+    with pytest.raises(TypeError, match=r"tf_keras Model \(an image classifier\), got str.*cl.load_model"):
+        q.simulate("model.keras", q.QuantSpec(bits=4))
+    with pytest.raises(TypeError, match="got dict"):
+        q.post_training({"model": 1}, small_digits)
+    inputs = keras.Input((28, 28, 1))
+    features = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs), name="features")
+    for call in (lambda: q.simulate(features, q.QuantSpec(bits=4)),
+                 lambda: q.SimulationEvaluator(features, small_digits.x_test, small_digits.y_test),
+                 lambda: q.mixed_precision(features, small_digits)):
+        with pytest.raises(ValueError, match=r"'features' is not a classifier: its output shape is \(None, 26, 26, 4\)"):
+            call()
+
+
+def test_mixed_precision_budget_is_in_points_and_small_budgets_are_accepted(trained_student, small_digits):
+    with pytest.raises(ValueError, match="POINTS of accuracy from 0 to 100.*0.005 means 0.005 points"):
+        q.mixed_precision(trained_student, small_digits, max_accuracy_drop=150)
+    plan = q.mixed_precision(trained_student, small_digits, max_accuracy_drop=0.005, candidate_bits=(8,),
+                             search_images=200)
+    assert plan.max_accuracy_drop == 0.005 and plan.search_accuracy_drop_points <= 0.005
+
+
+def test_simulation_evaluator_is_a_live_evaluator_over_quantizable_kernels(trained_student, small_digits):
+    from compresslab.evaluate import LiveEvaluator
+    from compresslab.sizes import entropy_bytes, packed_weight_bytes
+
+    evaluator = q.SimulationEvaluator(trained_student, small_digits.x_test, small_digits.y_test)
+    assert isinstance(evaluator.live, LiveEvaluator) and evaluator.model is evaluator.live.model
+    assert set(evaluator.variables) == {(layer.name, attribute) for layer in trained_student.layers
+                                        for attribute, _ in q.quantizable_weights(layer)}
+    arrays = evaluator.quantize(q.QuantSpec(bits=2))
+    assert evaluator.accuracy(arrays) == evaluator.live.accuracy()
+    assert evaluator.accuracy({}) == evaluator.float_accuracy
+    assert q.packed_weight_bytes is packed_weight_bytes
+    assert entropy_bytes([np.zeros(3)]) == 0.0

@@ -98,7 +98,7 @@ class MixedPrecisionPlan:
     Attributes:
         bits: layer name -> bits (None: the layer stays float32 because no candidate fitted).
         scheme, granularity: the quantizer used for every layer.
-        max_accuracy_drop: the budget in percentage points.
+        max_accuracy_drop: the budget in percentage points (0.5: half a point of accuracy).
         search_split: the images the search measured on (``"train"``: a sample of the training
             split, so the test split stays held out for the final figure).
         search_accuracy_drop_points: the drop on the search images.
@@ -148,7 +148,9 @@ def mixed_precision(model, data: Dataset, max_accuracy_drop: float = 0.5, *,
     Args:
         model: a tf_keras model (not modified).
         data: the data set.
-        max_accuracy_drop: the budget in percentage POINTS (0.5 means 0.5 points), 0 to 100.
+        max_accuracy_drop: the budget in percentage POINTS of accuracy, 0 to 100: 0.5 means half a
+            point (99.0% -> 98.5% is allowed), NOT a fraction; a small value like 0.005 is
+            accepted and means 0.005 points.
         candidate_bits: bit widths to try (1 to 16).
         scheme, granularity: the quantizer (as in :class:`QuantSpec`).
         search_split: ``"train"`` (default; a sample of ``search_images`` training images, so
@@ -171,7 +173,8 @@ def mixed_precision(model, data: Dataset, max_accuracy_drop: float = 0.5, *,
     if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) \
             or not 0 <= max_accuracy_drop <= 100:
         raise ValueError(f"max_accuracy_drop is {max_accuracy_drop!r}; it must be a number of percentage "
-                         "points from 0 to 100 (0.5 means half a point)")
+                         "POINTS of accuracy from 0 to 100 (0.5 means half a point; 0.005 means 0.005 "
+                         "points, not half a percent)")
     candidates = sorted(set(_bits_list(candidate_bits)))
     for width in candidates:
         QuantSpec(bits=width, scheme=scheme, granularity=granularity)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ._keras import keras, tfmot
 from .data import Dataset
+from .layers import kernel_attributes
 from .models import check_model_fits, clone, compile_for_classification, outputs_logits, set_seed, train
 from .prune.finetune import HoldZeros
 from .prune.masks import nothing_to_do_message, skipped_layers, warn_skipped, zero_masks
@@ -100,9 +101,7 @@ def _clusterable_kernels() -> dict:
 def _clustered_attribute(layer) -> str | None:
     """The weight tfmot clusters in ``layer`` (None when it clusters nothing there)."""
     name = _clusterable_kernels().get(type(layer))
-    if name is not None and getattr(layer, name, None) is not None:
-        return name
-    return None
+    return name if name is not None and name in kernel_attributes(layer) else None
 
 
 def is_clusterable(layer) -> bool:

@@ -201,6 +201,20 @@ def _exact_keep_mask(magnitudes: np.ndarray, order: np.ndarray, sparsity: float)
     return keep
 
 
+def _global_keep_masks(arrays, sparsity: float, magnitudes=None, order=None) -> list:
+    """Keep-masks ranking every array of ``arrays`` together by magnitude (global scope).
+
+    ``magnitudes`` (the flat ``|w|`` of all arrays, concatenated) and its stable ``order`` may be
+    passed when cached, as the workbench does; they are computed otherwise.
+    """
+    if magnitudes is None:
+        magnitudes = np.concatenate([np.abs(array).ravel() for array in arrays])
+        order = np.argsort(magnitudes, kind="stable")
+    keep = _exact_keep_mask(magnitudes, order, sparsity)
+    bounds = np.cumsum([0] + [array.size for array in arrays])
+    return [keep[bounds[i] : bounds[i + 1]].reshape(array.shape) for i, array in enumerate(arrays)]
+
+
 def _m_by_n_keep_mask(kernel: np.ndarray, m: int = 2, n: int = 4) -> np.ndarray:
     """Keep-mask with at least ``m`` zeros in every group of ``n`` consecutive input weights.
 

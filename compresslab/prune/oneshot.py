@@ -10,6 +10,7 @@ from .filters import filter_pruning
 from .masks import (
     _check_m_by_n_layers,
     _exact_keep_mask,
+    _global_keep_masks,
     _kernel_of,
     _m_by_n_keep_mask,
     _pruned_variables,
@@ -161,13 +162,7 @@ def _masks_for_spec(layers, spec: PruneSpec) -> dict:
             order = np.argsort(magnitudes, kind="stable")
             masks[name] = _exact_keep_mask(magnitudes, order, spec.sparsity).reshape(array.shape)
         return masks
-    flat = np.concatenate([np.abs(array).ravel() for array in values.values()])
-    keep = _exact_keep_mask(flat, np.argsort(flat, kind="stable"), spec.sparsity)
-    masks, start = {}, 0
-    for name, array in values.items():
-        masks[name] = keep[start : start + array.size].reshape(array.shape)
-        start += array.size
-    return masks
+    return dict(zip(values, _global_keep_masks(list(values.values()), spec.sparsity)))
 
 
 def _resolve_for_spec(model, spec: PruneSpec) -> list:

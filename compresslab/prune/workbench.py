@@ -11,6 +11,7 @@ from ..sizes import _sparse_tensor_bytes, weights_gzip_bytes
 from .masks import (
     _check_m_by_n_layers,
     _exact_keep_mask,
+    _global_keep_masks,
     _kernel_attribute,
     _kernel_of,
     _m_by_n_keep_mask,
@@ -96,16 +97,10 @@ class PruningWorkbench:
                 masks.append(keep.reshape(kernel.shape))
             if spec.scope == "global":  # global over a subset: rank the chosen kernels together
                 index = [i for i, n in enumerate(self.names) if n in chosen]
-                flat = np.concatenate([self.magnitudes[i] for i in index])
-                keep = _exact_keep_mask(flat, np.argsort(flat, kind="stable"), spec.sparsity)
-                start = 0
-                for i in index:
-                    size = self.magnitudes[i].size
-                    masks[i] = keep[start : start + size].reshape(self.originals[i].shape)
-                    start += size
+                for i, keep in zip(index, _global_keep_masks([self.originals[i] for i in index], spec.sparsity)):
+                    masks[i] = keep
             return masks
-        keep = _exact_keep_mask(self.all_magnitudes, self.global_order, spec.sparsity)
-        return [keep[self.offsets[i] : self.offsets[i + 1]].reshape(k.shape) for i, k in enumerate(self.originals)]
+        return _global_keep_masks(self.originals, spec.sparsity, self.all_magnitudes, self.global_order)
 
     def apply(self, spec: PruneSpec) -> list[np.ndarray]:
         """Mask the working model's kernels for ``spec`` (from the ORIGINAL weights); returns the masks."""

@@ -25,7 +25,6 @@ NOT_IMPORTED = {
     "keras": "modelio's verification runs `import keras` (Keras 3) in a subprocess",
     "jupyterlab": "`make lab` serves the notebooks",
     "voila": "`make app` serves the classroom dashboard",
-    "ai-edge-quantizer": "compresslab/lowbit.py (low-bit LiteRT quantization) imports ai_edge_quantizer",
     "pytest-timeout": "a pytest plugin (--timeout)",
     "nbmake": "a pytest plugin (`make notebooks` runs pytest --nbmake)",
     "ruff": "`make lint`",

@@ -101,3 +101,12 @@ def test_workbench_and_lab_refuse_arrays_with_a_type_error(trained_student, smal
     pytest.importorskip("ipywidgets")
     with pytest.raises(TypeError, match="data must be a compresslab Dataset, got tuple"):
         cl.widgets.PruningLab(trained_student, pairs)
+
+
+def test_filter_pruning_reports_the_layers_it_left_whole(trained_seed_cnn):
+    smaller = prune.filter_pruning(trained_seed_cnn, None, 0.5, layers=("conv2",))
+    assert smaller.pruning["layers"] == ["conv2"]
+    whole = smaller.pruning["skipped"]
+    assert "conv2" not in whole and {"conv1", "logits"} <= set(whole)
+    share = sum(int(np.prod(w.shape)) for w in trained_seed_cnn.get_layer("logits").weights if len(w.shape) >= 2)
+    assert whole["logits"] == pytest.approx(share / trained_seed_cnn.count_params())

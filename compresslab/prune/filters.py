@@ -7,7 +7,7 @@ import numpy as np
 from .._keras import keras
 from ..data import Dataset
 from ..models import check_model_fits, compile_for_classification, train
-from .masks import _check_model
+from .masks import _check_model, skipped_layers
 
 _PASS_THROUGH = (
     keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
@@ -87,7 +87,9 @@ def filter_pruning(model, data: Dataset | None, ratio: float, *, finetune_epochs
 
     Returns:
         A new compiled, smaller model; ``model.compresslab_info["kept"]`` maps layer -> (kept, before)
-        and ``["kept_indices"]`` layer -> the indices of the surviving filters / units.
+        and ``["kept_indices"]`` layer -> the indices of the surviving filters / units;
+        ``model.pruning`` lists the shrunk layers and the weighted layers left whole (-> share of
+        the input model's weights; the output layer is always among them).
 
     Raises:
         ValueError: ratio outside [0, 1), a ratio that would remove every filter of a layer, a
@@ -175,6 +177,8 @@ def filter_pruning(model, data: Dataset | None, ratio: float, *, finetune_epochs
               learning_rate=learning_rate, progress=progress)
     result.compresslab_info = {"ratio": float(ratio), "kept": info, "kept_indices": kept_indices,
                                "finetune_epochs": finetune_epochs}
+    # Filters are removed, not zeroed: skipped means weighted layers no filter could be removed from.
+    result.pruning = {"layers": sorted(info), "skipped": skipped_layers(model, lambda layer: layer.name in targets)}
     return result
 
 

@@ -26,13 +26,23 @@ class PruningWorkbench:
 
     Built once: the original kernels and their magnitudes sorted per layer and globally; the
     working copy, the test images as tensors and the compiled forward pass belong to the shared
-    :class:`compresslab.evaluate.LiveEvaluator`, which this class drives with masked kernels. Each :meth:`apply` then costs
-    one mask per kernel, one ``variable.assign`` per kernel and one pass over the test set: no
-    cloning, no recompiling. The input model is never modified.
+    :class:`compresslab.evaluate.LiveEvaluator`, which this class drives with masked kernels.
+    Each :meth:`apply` then costs one mask per kernel, one ``variable.assign`` per changed kernel
+    and one pass over the test set: no cloning, no recompiling. The input model is never modified.
 
     Example:
         >>> bench = PruningWorkbench(model, data)
         >>> bench.apply(PruneSpec(sparsity=0.8, scope="global")); bench.accuracy()
+
+    Args:
+        model: a trained tf_keras classifier (never modified).
+        data: its :class:`~compresslab.data.Dataset`; accuracy is on the test split.
+        layers: names of the prunable layers to mask (default: every prunable layer).
+        batch_size: images per compiled call.
+
+    Raises:
+        TypeError: ``data`` is not a Dataset (e.g. an ``(x, y)`` tuple).
+        ValueError: a model that does not fit the data or has nothing to prune, a missing layer.
     """
 
     def __init__(self, model, data: Dataset, *, layers=None, batch_size: int = 256):
@@ -127,9 +137,11 @@ class PruningWorkbench:
         return self.evaluator.accuracy()
 
     def layer_sparsities(self) -> dict[str, float]:
+        """Fraction of zeros in each prunable kernel as currently masked."""
         return {name: float(1.0 - mask.mean()) for name, mask in zip(self.names, self.masks)}
 
     def global_sparsity(self) -> float:
+        """Fraction of zeros over the prunable kernels together (not biases or unsupported layers)."""
         total = sum(mask.size for mask in self.masks)
         return float(sum(mask.size - int(mask.sum()) for mask in self.masks) / total)
 
@@ -144,6 +156,7 @@ class PruningWorkbench:
         return float(values[min(index, values.size - 1)]) if values.size else 0.0
 
     def pruned_kernels(self) -> list[np.ndarray]:
+        """The kernels as currently masked (new arrays, in ``names`` order)."""
         return [np.where(keep, original, 0) for keep, original in zip(self.masks, self.originals)]
 
     def weights_gzip_bytes(self, level: int = 6) -> int:

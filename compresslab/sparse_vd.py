@@ -45,11 +45,15 @@ def negative_kl(log_alpha):
 
 
 class _Variational:
-    """What the variational Conv2D and Dense share: log sigma^2, log alpha, the KL and the mask."""
+    """What the variational Conv2D and Dense share: log sigma^2, log alpha, the KL, the mask and the call.
+
+    A subclass says how its kernel meets its inputs (:meth:`_product`); everything else is here.
+    """
 
     kl_scale = None  # a tf.Variable set by variational_dropout: KL weight / training images
 
-    def _add_log_sigma2(self):
+    def build(self, input_shape):
+        super().build(input_shape)
         self.log_sigma2 = self.add_weight(name="log_sigma2", shape=self.kernel.shape,
                                           initializer=keras.initializers.Constant(INITIAL_LOG_SIGMA2),
                                           trainable=True)
@@ -65,12 +69,22 @@ class _Variational:
     def kl(self):
         return -tf.reduce_sum(negative_kl(self.log_alpha()))
 
-    def _noisy(self, mean, variance, training):
+    def call(self, inputs, training=None):
+        training = bool(training) if training is not None else keras.backend.learning_phase()
         if self.kl_scale is not None:
             self.add_loss(self.kl_scale * self.kl())
-        if not training:
-            return mean
-        return mean + tf.sqrt(variance + 1e-8) * tf.random.normal(tf.shape(mean))
+        if training:  # local reparameterisation: sample the output, not every weight
+            mean = self._product(inputs, self.kernel)
+            variance = self._product(tf.square(inputs), tf.exp(self.log_sigma2))
+            output = mean + tf.sqrt(variance + 1e-8) * tf.random.normal(tf.shape(mean))
+        else:
+            output = self._product(inputs, self.kernel * self.kept())
+        if self.use_bias:
+            output = tf.nn.bias_add(output, self.bias)
+        return self.activation(output) if self.activation is not None else output
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
 
 
 class VariationalDense(_Variational, keras.layers.Dense):
@@ -80,24 +94,8 @@ class VariationalDense(_Variational, keras.layers.Dense):
         super().__init__(units, **kwargs)
         self.threshold = float(threshold)
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_log_sigma2()
-
-    def call(self, inputs, training=None):
-        training = bool(training) if training is not None else keras.backend.learning_phase()
-        if training:
-            mean = tf.matmul(inputs, self.kernel)
-            variance = tf.matmul(tf.square(inputs), tf.exp(self.log_sigma2))
-        else:
-            mean, variance = tf.matmul(inputs, self.kernel * self.kept()), None
-        output = self._noisy(mean, variance, training)
-        if self.use_bias:
-            output = tf.nn.bias_add(output, self.bias)
-        return self.activation(output) if self.activation is not None else output
-
-    def get_config(self):
-        return {**super().get_config(), "threshold": self.threshold}
+    def _product(self, inputs, kernel):
+        return tf.matmul(inputs, kernel)
 
 
 class VariationalConv2D(_Variational, keras.layers.Conv2D):
@@ -107,28 +105,9 @@ class VariationalConv2D(_Variational, keras.layers.Conv2D):
         super().__init__(filters, kernel_size, **kwargs)
         self.threshold = float(threshold)
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_log_sigma2()
-
-    def _conv(self, inputs, kernel):
+    def _product(self, inputs, kernel):
         return tf.nn.conv2d(inputs, kernel, strides=(1, *self.strides, 1), padding=self.padding.upper(),
                             dilations=(1, *self.dilation_rate, 1))
-
-    def call(self, inputs, training=None):
-        training = bool(training) if training is not None else keras.backend.learning_phase()
-        if training:
-            mean = self._conv(inputs, self.kernel)
-            variance = self._conv(tf.square(inputs), tf.exp(self.log_sigma2))
-        else:
-            mean, variance = self._conv(inputs, self.kernel * self.kept()), None
-        output = self._noisy(mean, variance, training)
-        if self.use_bias:
-            output = tf.nn.bias_add(output, self.bias)
-        return self.activation(output) if self.activation is not None else output
-
-    def get_config(self):
-        return {**super().get_config(), "threshold": self.threshold}
 
 
 def _supported(layer) -> bool:

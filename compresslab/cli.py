@@ -1,8 +1,11 @@
-"""The ``compresslab`` command: reports, sweeps and the classroom app.
+"""The ``compresslab`` command: reports, sweeps, the classroom app, and studies on shared storage.
 
     compresslab report runs/sweep.jsonl -o report.html [--title "MNIST compression"]
     compresslab sweep sweep.json
     compresslab app [--port 8866]
+    compresslab worker --study NAME [--storage URL]        # join a study, run its trials until done
+    compresslab class create NAME [--storage URL]          # a class board students submit to
+    compresslab study NAME [--storage URL]                 # a study's progress
 
 A sweep config is a JSON file (relative paths are taken from the config file's folder)::
 
@@ -56,6 +59,23 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--port", type=int, default=None, help="port to serve on (Voila's default otherwise)")
     app.add_argument("--no-browser", action="store_true", help="do not open a browser")
     app.add_argument("--notebook", default=None, help="another notebook to serve")
+
+    storage_help = "database URL, e.g. postgresql+psycopg2://user@host/db (default: the SQLite file data/studies.db)"
+    worker = commands.add_parser("worker", help="join a study and run its trials until it is done")
+    worker.add_argument("--study", required=True, help="the study's name")
+    worker.add_argument("--storage", default=None, help=storage_help)
+    worker.add_argument("--max-trials", type=int, default=None, help="stop after this many trials here")
+    worker.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    board = commands.add_parser("class", help="class boards: `compresslab class create NAME`")
+    board.add_argument("action", choices=["create"], help="what to do")
+    board.add_argument("name", help="the class study's name, e.g. lab-3")
+    board.add_argument("--storage", default=None, help=storage_help)
+    board.add_argument("--title", default="", help="shown on the board and in reports")
+
+    study = commands.add_parser("study", help="a study's progress: done, running, queued and failed trials")
+    study.add_argument("name", help="the study's name")
+    study.add_argument("--storage", default=None, help=storage_help)
     return parser
 
 
@@ -180,10 +200,47 @@ def _app(args) -> int:
         return 0
 
 
+def _studies_call(function, *args, **kwargs):
+    """Run a studies function; a bad name, URL or value becomes a CommandError (no traceback)."""
+    try:
+        return function(*args, **kwargs)
+    except (ValueError, TypeError, KeyError) as error:
+        raise CommandError(str(error)) from None
+
+
+def _worker(args) -> int:
+    from .studies import run_worker
+
+    if args.max_trials is not None and args.max_trials < 1:
+        raise CommandError(f"--max-trials is {args.max_trials}; give a whole number >= 1")
+    ran = _studies_call(run_worker, args.study, args.storage, max_trials=args.max_trials, echo=not args.quiet)
+    if not args.quiet:
+        print(f"worker finished: {ran} trial(s) run here")
+    return 0
+
+
+def _class(args) -> int:
+    from .studies import create_class, storage_url
+
+    _studies_call(create_class, args.name, args.storage, title=args.title)
+    print(f"class board {args.name!r} ready in {storage_url(args.storage)}; students submit with "
+          f"cl.studies.submit({args.name!r}, records, student=..., storage=...)")
+    return 0
+
+
+def _study(args) -> int:
+    from .studies import load_study, progress
+
+    study = _studies_call(load_study, args.name, args.storage)
+    print(f"{args.name}: {progress(study).line()}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the ``compresslab`` command; returns the exit code (0 ok, 2 for a usage or input problem)."""
     args = _parser().parse_args(argv)
-    handlers = {"report": _report, "sweep": _sweep, "app": _app}
+    handlers = {"report": _report, "sweep": _sweep, "app": _app, "worker": _worker, "class": _class,
+                "study": _study}
     try:
         return handlers[args.command](args)
     except CommandError as error:

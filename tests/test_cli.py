@@ -92,3 +92,28 @@ def test_app_command(tmp_path, monkeypatch, capsys):
     assert calls and calls[0][-1] == str(notebook)
     assert cli.main(["app", "--notebook", str(tmp_path / "missing.ipynb")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_study_commands_create_a_class_run_a_worker_and_report_progress(trained_student, small_digits, tmp_path,
+                                                                         capsys):
+    from compresslab import cli, studies
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert cli.main(["class", "create", "lab", "--storage", url, "--title", "Lab 3"]) == 0
+    assert "class board 'lab' ready" in capsys.readouterr().out
+    studies.create_sweep("grid", trained_student, small_digits,
+                         {"steps": ["prune"], "prune.sparsity": [0.5, 0.8], "prune.schedule": "oneshot"}, storage=url)
+    assert cli.main(["study", "grid", "--storage", url]) == 0
+    assert "0/2 done" in capsys.readouterr().out
+    assert cli.main(["worker", "--study", "grid", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "2/2 done" in out and "worker finished: 2 trial(s)" in out
+    # mistakes are one line naming the problem, never a traceback
+    assert cli.main(["worker", "--study", "nope", "--storage", url]) == 2
+    assert "no study named 'nope'" in capsys.readouterr().err
+    assert cli.main(["worker", "--study", "lab", "--storage", url]) == 2
+    assert "is a class study" in capsys.readouterr().err
+    assert cli.main(["worker", "--study", "grid", "--storage", url, "--max-trials", "0"]) == 2
+    assert "--max-trials is 0" in capsys.readouterr().err
+    assert cli.main(["study", "grid", "--storage", "nosuchdb://x"]) == 2
+    assert "cannot open study storage" in capsys.readouterr().err

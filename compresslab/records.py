@@ -202,8 +202,11 @@ class Record:
         return cls(**payload)
 
 
-def to_frame(records: Iterable[Record] | ExperimentLog):
+def to_frame(records):
     """One row per record, with derived columns ``sparsity``, ``ratio_vs_float32_gzip`` and ``accuracy_pct``.
+
+    ``records``: Records, an :class:`ExperimentLog` or a log path, or a compresslab study
+    (see :func:`load_records`).
 
     ``extra`` figures become columns of their own (prefixed ``extra.``) and ``spec`` stays a dict
     column plus a JSON text column ``spec_json`` (for tables and hover text).
@@ -390,7 +393,16 @@ def _unterminated_tail(handle, chunk: int = 1 << 16) -> tuple[bytes, int | None]
 
 
 def load_records(source) -> list[Record]:
-    """Records from a log path, an :class:`ExperimentLog`, or an iterable of records."""
+    """Records from a log path, an :class:`ExperimentLog`, a compresslab study, or an iterable of records.
+
+    A study (an Optuna study made by :mod:`compresslab.studies`: a sweep, a search or a class board)
+    gives the Record of every finished trial, so ``to_frame``, the TradeoffBoard and ``write_report``
+    read it as they read a log.
+    """
+    if hasattr(source, "get_trials") and hasattr(source, "study_name"):
+        from .studies import study_records
+
+        return study_records(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():

@@ -45,3 +45,28 @@ def test_monitor_refuses_a_bad_interval_and_unknown_studies(tmp_path):
         monitor.watch(every=0)
     with pytest.raises(ValueError, match="no study named 'nope'"):
         StudyMonitor("nope", storage=url)
+
+
+def test_a_students_board_submits_to_the_class_board_once(tmp_path):
+    import compresslab as cl
+
+    url = f"sqlite:///{tmp_path / 'class.db'}"
+    studies.create_class("lab-3", url)
+    mine = [cl.Record(name=f"variant {i}", technique="prune", accuracy=0.9 - i / 100, gzip_bytes=1000 - i)
+            for i in range(3)]
+    board = cl.widgets.TradeoffBoard(mine)
+    box = board.class_submit
+    box.controls["submit"].click()  # no class name yet: a clear error in the box, nothing stored
+    assert "type the class board&#x27;s name" in box.error_box.value  # HTML-escaped in the box
+    box.controls["study"].value, box.controls["student"].value, box.controls["storage"].value = "lab-3", "Lin", url
+    box.controls["submit"].click()
+    assert "3 new record(s)" in box.status.value
+    box.controls["submit"].click()  # pressed again: nothing added twice
+    assert "0 new record(s)" in box.status.value and "3 already there" in box.status.value
+    # the lecturer's board reads the class study and reloads as submissions arrive
+    lecturer = cl.widgets.TradeoffBoard(studies.load_study("lab-3", url))
+    assert len(lecturer.frame) == 3 and not lecturer.controls["reload"].disabled
+    studies.submit("lab-3", cl.Record(name="Wang's int8", technique="quantize", accuracy=0.95, tflite_bytes=500),
+                   student="Wang", storage=url)
+    lecturer.controls["reload"].click()
+    assert len(lecturer.frame) == 4 and set(lecturer.frame["extra.student"]) == {"Lin", "Wang"}

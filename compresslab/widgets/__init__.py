@@ -20,6 +20,7 @@ _PANELS = {
     "TradeoffBoard": "tradeoff",
     "ClassroomApp": "classroom",
     "StudyMonitor": "study",
+    "ClassSubmitBox": "study",
 }
 
 

@@ -99,4 +99,50 @@ class StudyMonitor(Panel):
             self._thread = None
 
 
-__all__ = ["StudyMonitor"]
+class ClassSubmitBox(Panel):
+    """"Submit to class board": the class study's name, the student's name, and a button.
+
+    Args:
+        records: a callable returning the Records to submit (e.g. ``lambda: board.records``).
+        storage: the class board's database URL (None: the default SQLite file); editable in the box.
+
+    Pressing the button twice adds nothing the second time: a record already on the board is
+    recognised (``cl.studies.submit``). Controls: ``study``, ``student``, ``storage``, ``submit``.
+    """
+
+    title = "Submit to the class board"
+
+    def __init__(self, records, storage=None):
+        super().__init__()
+        self._records = records
+        self.controls["study"] = widgets.Text(value="", placeholder="class board, e.g. lab-3",
+                                              description="class", layout=widgets.Layout(width="260px"))
+        self.controls["student"] = widgets.Text(value="", placeholder="your name (empty: anonymous)",
+                                                description="student", layout=widgets.Layout(width="260px"))
+        self.controls["storage"] = widgets.Text(value=storage or "", placeholder="database URL (empty: this machine)",
+                                                description="storage", layout=widgets.Layout(width="420px"))
+        self.controls["submit"] = widgets.Button(description="Submit to class board", icon="upload",
+                                                 layout=widgets.Layout(width="220px"))
+        self.run_button(self.controls["submit"], self.submit)
+        self.view = widgets.VBox([
+            widgets.HTML(f"<b>{self.title}</b>"),
+            widgets.HBox([self.controls["study"], self.controls["student"]]),
+            widgets.HBox([self.controls["storage"], self.controls["submit"]]), self.status, self.error_box])
+
+    def submit(self, button=None) -> int:
+        """Submit the records now; returns how many were new on the board."""
+        from ..studies import submit
+
+        name = self.controls["study"].value.strip()
+        if not name:
+            raise ValueError("type the class board's name (your lecturer gives it, e.g. lab-3) before submitting")
+        student = self.controls["student"].value.strip() or None
+        storage = self.controls["storage"].value.strip() or None
+        records = list(self._records())
+        with self.busy(self.controls["submit"], label="submitting"):
+            added = submit(name, records, student=student, storage=storage)
+        self.set_status(f"{added} new record(s) on the board {name!r} ({len(records) - added} already there)")
+        return added
+
+
+__all__ = ["StudyMonitor", "ClassSubmitBox"]

@@ -95,9 +95,11 @@ class TradeoffBoard(Panel):
         self.controls["selected"] = widgets.SelectMultiple(options=self._options(), value=(),
                                                            description="compare", rows=6,
                                                            layout=widgets.Layout(width="420px"))
-        self.controls["reload"] = widgets.Button(description="reload log", icon="refresh",
+        from_study = hasattr(self.source, "get_trials")  # a class board or sweep study: reload sees new trials
+        self.controls["reload"] = widgets.Button(description="reload study" if from_study else "reload log",
+                                                 icon="refresh",
                                                  disabled=not isinstance(self.source, (str, ExperimentLog))
-                                                 and not hasattr(self.source, "__fspath__"))
+                                                 and not hasattr(self.source, "__fspath__") and not from_study)
         self.table = widgets.HTML()
         self.comparison = widgets.HTML()
         self.figures["tradeoff"] = figure_widget(self._figure())
@@ -112,7 +114,15 @@ class TradeoffBoard(Panel):
                                         self.controls["reload"]]),
                           self.controls["selected"]]),
             self.error_box, self.status, self.figures["tradeoff"], self.comparison, self.table,
+            self._submit_box().view,
         ])
+
+    def _submit_box(self):
+        """"Submit to class board" for every variant on this board (see :class:`ClassSubmitBox`)."""
+        from .study import ClassSubmitBox
+
+        self.class_submit = ClassSubmitBox(lambda: self.records)
+        return self.class_submit
 
     # -- state ---------------------------------------------------------------------------------
 

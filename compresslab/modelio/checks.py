@@ -52,6 +52,35 @@ def _check_model_config(config: dict, path: Path, trust: bool) -> None:
                 "a custom (non-standard) layer, which runs code outside Keras when it loads. Pass "
                 "trust=True to allow it, only for files you trust (and register the class with "
                 "tf_keras).")
+    for holder, found in _nested_objects(inner):
+        # Anywhere in the configuration (inside TimeDistributed, Bidirectional, any wrapper or
+        # argument), a Lambda or a marshalled Python function is code that runs on load.
+        if found.get("class_name") == "Lambda" or found.get("function_type") == "lambda":
+            raise ValueError(
+                f"refusing to load {str(path)!r}: layer {holder!r} holds a Lambda layer (stored Python code that "
+                "runs when it loads), nested inside it. Pass trust=True to allow it, only for files you trust.")
+        if found.get("class_name") and isinstance(found.get("config"), dict) and "layer" in found["config"]:
+            for key in ("layer", "backward_layer"):
+                wrapped = found["config"].get(key)
+                if isinstance(wrapped, dict) and not _is_standard_layer(wrapped):
+                    raise ValueError(
+                        f"refusing to load {str(path)!r}: layer {holder!r} wraps a custom layer of class "
+                        f"{wrapped.get('class_name')!r}, which runs code outside Keras when it loads. Pass "
+                        "trust=True to allow it, only for files you trust.")
+
+
+def _nested_objects(value, holder: str = "?"):
+    """Every serialized object (a dict) anywhere inside ``value``, with the name of the layer holding it."""
+    if isinstance(value, dict):
+        config = value.get("config")
+        name = (config.get("name") if isinstance(config, dict) else None) or value.get("name")
+        here = name if isinstance(name, str) and "class_name" in value else holder
+        yield holder, value
+        for item in value.values():
+            yield from _nested_objects(item, here)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _nested_objects(item, holder)
 
 
 def _walk_layers(model_config: dict):

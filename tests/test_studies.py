@@ -160,3 +160,17 @@ def test_experiment_logs_move_into_and_out_of_studies(tmp_path, url):
     assert sorted(r.name for r in back.records()) == ["v0", "v1", "v2"]
     studies.export_log("imported", tmp_path / "back.jsonl", storage=url)
     assert len(back) == 3  # exporting twice appends nothing new
+
+
+def test_cl_sweep_with_storage_runs_as_a_study_with_two_worker_processes(trained_student, small_digits, tmp_path):
+    log = tmp_path / "sweep.jsonl"
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    records = cl.sweep(trained_student, small_digits, GRID, log, storage=url, max_workers=2)
+    labels = [label for label, _ in cl.pipeline.expand_grid(GRID)]
+    assert [r.name for r in records] == labels  # grid order, each once
+    study = studies.load_study("sweep-sweep", url)
+    assert len({t.user_attrs["worker"] for t in study.get_trials(deepcopy=False)}) >= 1
+    assert [r.key for r in cl.ExperimentLog(log).records()] == [r.key for r in records]  # mirrored to the log
+    # the local pool and the study agree on what a configuration is: a rerun without storage skips them all
+    again = cl.sweep(trained_student, small_digits, GRID, log, max_workers=1)
+    assert [r.key for r in again] == [r.key for r in records] and len(cl.ExperimentLog(log)) == 4

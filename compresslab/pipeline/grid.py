@@ -125,7 +125,8 @@ def _sweep_task(task: dict) -> dict:
 
 
 def sweep(model, data: Dataset, grid, log, *, executor=None, max_workers: int = 2, seed: int = 0,
-          latency: bool = False, progress: bool | Callable = False) -> list[Record]:
+          latency: bool = False, progress: bool | Callable = False, storage=None,
+          study_name: str | None = None) -> list[Record]:
     """Run every configuration of a grid into an experiment log; a rerun skips what the log holds.
 
     Each configuration is a recipe run from ``model`` by :func:`run_pipeline`; its final stage
@@ -146,6 +147,11 @@ def sweep(model, data: Dataset, grid, log, *, executor=None, max_workers: int = 
         seed: training seed of every configuration.
         latency: measure LiteRT latency too.
         progress: True to print a line per finished configuration, or ``callable(done, total, record)``.
+        storage: run the sweep as an Optuna grid study in this database instead of a local pool
+            (a URL, e.g. PostgreSQL, or a SQLite path; see :mod:`compresslab.studies`): ``max_workers``
+            worker processes start here, and workers on other machines may join with
+            ``compresslab worker --study NAME --storage URL``. The records land in ``log`` too.
+        study_name: the study's name (default ``sweep-<log file stem>``).
 
     Returns:
         The Records of every configuration of the grid, in grid order (from the log when skipped).
@@ -170,6 +176,9 @@ def sweep(model, data: Dataset, grid, log, *, executor=None, max_workers: int = 
     if problems:
         raise ValueError(f"the grid has {len(problems)} configuration(s) with problems; nothing was run:\n"
                          + "\n".join(problems))
+    if storage is not None:
+        return _sweep_as_study(model, data, grid, log, prepared, storage=storage, seed=seed, latency=latency,
+                               workers=max_workers, name=study_name or f"sweep-{Path(log.path).stem}")
     existing = {record.key: record for record in log.records()}
     keys = [_identity(label, steps, data.name, seed).key for label, steps in prepared]
     todo = [(label, steps, key) for (label, steps), key in zip(prepared, keys) if key not in existing]
@@ -179,6 +188,24 @@ def sweep(model, data: Dataset, grid, log, *, executor=None, max_workers: int = 
                                        seed=seed, latency=latency, progress=progress, total=len(prepared),
                                        already=len(prepared) - len(todo))
     return [existing.get(key) or finished[key] for key in keys if key in existing or key in finished]
+
+
+def _sweep_as_study(model, data, grid, log, prepared, *, storage, seed, latency, workers, name) -> list[Record]:
+    """The sweep as an Optuna grid study: workers here (and anywhere else) pull its trials; records mirrored to the log."""
+    from ..studies import create_sweep, run_local_workers, run_worker, study_records
+
+    study = create_sweep(name, model, data, grid, storage=storage, seed=seed, latency=latency)
+    if workers > 1:
+        codes = run_local_workers(name, storage, workers=workers)
+        if any(codes):
+            raise RuntimeError(f"sweep study {name!r}: worker exit codes {codes}; rerun to resume it")
+    else:
+        run_worker(name, storage)
+    by_key = {record.key: record for record in study_records(study)}
+    present = log.keys()
+    keys = [_identity(label, steps, data.name, seed).key for label, steps in prepared]
+    log.extend(by_key[key] for key in keys if key in by_key and key not in present)
+    return [by_key[key] for key in keys if key in by_key]
 
 
 def _run_configurations(model, data, todo, log, *, executor, max_workers, seed, latency, progress, total, already):

@@ -305,6 +305,7 @@ def _unstarted(study, info) -> int:
 def _sweep_objective(study, storage, info) -> Callable:
     optuna = _optuna()
     from ..pipeline import run_pipeline
+    from ..pipeline.grid import _identity
 
     configurations = dict((label, steps) for label, steps in info["configurations"])
     labels = [label for label, _ in info["configurations"]]
@@ -322,8 +323,8 @@ def _sweep_objective(study, storage, info) -> Callable:
         result = run_pipeline(model, data, configurations[label], name=label, seed=info["seed"],
                               measure_input=False, latency=info["latency"])
         record = result.final
-        record.name, record.technique = label, "pipeline" if len(configurations[label]) > 1 else record.technique
-        record.spec = {"recipe": configurations[label], "stage": len(configurations[label])}
+        identity = _identity(label, configurations[label], data.name, info["seed"])  # same key as cl.sweep's
+        record.name, record.technique, record.spec = identity.name, identity.technique, identity.spec
         record.extra.update(study=study.study_name, trial=trial.number, split="test",
                             stages=[{"name": r.name, "accuracy": r.accuracy,
                                      "compressed_bytes": r.extra.get("compressed_bytes"),

@@ -174,3 +174,14 @@ def test_cl_sweep_with_storage_runs_as_a_study_with_two_worker_processes(trained
     # the local pool and the study agree on what a configuration is: a rerun without storage skips them all
     again = cl.sweep(trained_student, small_digits, GRID, log, max_workers=1)
     assert [r.key for r in again] == [r.key for r in records] and len(cl.ExperimentLog(log)) == 4
+
+
+def test_one_report_for_the_whole_class(tmp_path, url):
+    studies.create_class("report-class", url, title="Lab 3")
+    for student, size in (("Ana", 900), ("Bo", 400)):
+        studies.submit("report-class", cl.Record(name=f"{student}'s int8", technique="quantize", accuracy=0.95,
+                                                 tflite_bytes=size), student=student, storage=url)
+    paths = cl.write_report(studies.load_study("report-class", url), tmp_path / "class.html", title="Lab 3")
+    html = paths["html"].read_text()
+    assert "Ana&#x27;s int8" in html or "Ana's int8" in html
+    assert len(cl.to_frame(studies.load_study("report-class", url))) == 2

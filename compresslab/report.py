@@ -19,7 +19,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._io import atomic_write
+from ._io import atomic_write, atomic_write_many, new_run_id
 from .records import Record, load_records, to_frame
 
 # Columns of the HTML table, in order, with their headings.
@@ -248,11 +248,15 @@ def write_report(log_or_records, path, *, title: str = "compresslab report", dat
     csv_frame = frame.drop(columns=["spec"])
     csv_path = path.with_suffix(".csv")
     json_path = path.with_suffix(".json")
+    # One run id in all three files, written as one set: a kill never leaves files of two runs.
+    run_id = new_run_id()
     payload = {"title": str(title), "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-               "environment": env, "records": [record.to_dict() for record in records]}
-    _atomic_write(path, text)
-    _atomic_write(csv_path, csv_frame.to_csv(index=False))
-    _atomic_write(json_path, json.dumps(payload, indent=2, sort_keys=True, default=str))
+               "run_id": run_id, "environment": env, "records": [record.to_dict() for record in records]}
+    marker = f'<meta name="compresslab-run" content="{run_id}">'
+    text = text.replace("<head>", "<head>" + marker, 1) if "<head>" in text else marker + text
+    csv_frame = csv_frame.assign(run_id=run_id)
+    atomic_write_many({path: text, csv_path: csv_frame.to_csv(index=False),
+                       json_path: json.dumps(payload, indent=2, sort_keys=True, default=str)}, run_id=run_id)
     return {"html": path, "csv": csv_path, "json": json_path}
 
 

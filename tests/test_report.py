@@ -98,3 +98,17 @@ def test_report_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="folder"):
         cl.write_report(_records(), tmp_path / "folder.html")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_three_files_of_a_report_carry_one_run_id(tmp_path):
+    import csv
+    import json
+
+    records = [cl.Record(name="float", accuracy=0.98, tflite_bytes=1000, params=250, dense_float32_bytes=1000)]
+    first = cl.write_report(records, tmp_path / "r.html")
+    run = json.loads(first["json"].read_text())["run_id"]
+    assert f'content="{run}"' in first["html"].read_text()
+    assert {row["run_id"] for row in csv.DictReader(first["csv"].open())} == {run}
+    second = cl.write_report(records, tmp_path / "r.html")
+    assert json.loads(second["json"].read_text())["run_id"] != run  # a new write, a new id in all three
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files or journal left

@@ -19,7 +19,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._io import atomic_write, atomic_write_many, new_run_id
+from ._io import atomic_write_many, new_run_id
 from .records import Record, load_records, to_frame
 
 # Columns of the HTML table, in order, with their headings.
@@ -67,10 +67,6 @@ def _records(log_or_records) -> list[Record]:
         raise ValueError(f"cannot write a report: {log_or_records!s} holds no records (run an experiment "
                          "that appends to the log first)")
     return records
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    atomic_write(path, text)
 
 
 def report_frame(records):

@@ -6,7 +6,8 @@ The public API, grouped by what you want to do (everything else is internal):
   ``load_model``, ``save_model``
 * measure: ``measure``, ``Record``, ``to_frame``, ``ExperimentLog``
 * compress: ``QuantSpec`` + ``quantize``, ``PruneSpec`` + ``prune``, ``ClusterSpec`` + ``cluster``,
-  ``DistillSpec`` + ``distill``, ``sparse_vd`` (sparse variational dropout)
+  ``DistillSpec`` + ``distill``, ``sparse_vd`` (sparse variational dropout), ``lowbit`` (real 8/4/2-bit
+  TFLite files through ai-edge-quantizer)
 * combine and report: ``run_pipeline``, ``autocompress``, ``sweep``, ``write_report``, ``sizes``
 * share: ``studies`` (Optuna studies on SQLite or PostgreSQL: sweeps, searches, the class board)
 * views: ``widgets`` (ipywidgets panels) and ``plots`` (plotly figures), loaded on first use
@@ -35,7 +36,7 @@ from .records import ExperimentLog, Record, to_frame  # noqa: E402
 
 # Loaded on first use: technique modules and views (views import ipywidgets / plotly).
 _LAZY_MODULES = {"quantize", "prune", "cluster", "distill", "pipeline", "plots", "widgets", "report", "cli", "tflite",
-                 "codec", "sizes", "studies", "sparse_vd"}
+                 "codec", "sizes", "studies", "sparse_vd", "lowbit"}
 _LAZY_NAMES = {
     "QuantSpec": "quantize",
     "PruneSpec": "prune",
@@ -65,7 +66,7 @@ __all__ = [
     "load_dataset", "Dataset", "models", "train", "baseline", "load_model", "save_model",
     "measure", "Record", "to_frame", "ExperimentLog",
     "QuantSpec", "PruneSpec", "ClusterSpec", "DistillSpec",
-    "quantize", "prune", "cluster", "distill",
+    "quantize", "prune", "cluster", "distill", "lowbit",
     "run_pipeline", "autocompress", "sweep", "write_report",
     "codec", "sizes", "studies", "plots", "widgets",
 ]

@@ -353,6 +353,24 @@ def test_mixed_precision_respects_the_budget_and_verifies_on_test(trained_studen
     assert generous.evaluations == 4
 
 
+def test_mixed_precision_chooses_on_the_validation_split_when_there_is_one(trained_student, small_digits, monkeypatch):
+    assert q.mixed_precision(trained_student, small_digits, candidate_bits=(8,), search_images=50).search_split == "train"
+    with pytest.raises(ValueError, match="has no validation split; carve one with data.with_validation"):
+        q.mixed_precision(trained_student, small_digits, search_split="validation")
+    with_val = small_digits.with_validation(0.2, seed=0)
+    seen = []
+    original = q.SimulationEvaluator.__init__
+
+    def spy(self, model, x, y, **kwargs):
+        seen.append(len(x))
+        original(self, model, x, y, **kwargs)
+
+    monkeypatch.setattr(q.SimulationEvaluator, "__init__", spy)
+    plan = q.mixed_precision(trained_student, with_val, candidate_bits=(8,), search_images=10_000)
+    assert plan.search_split == "validation"
+    assert seen[0] == len(with_val.x_val)  # the search measured on the whole validation split, not train or test
+
+
 @pytest.mark.parametrize("budget", [-1, 101, "1%", True])
 def test_mixed_precision_bad_budget(trained_student, small_digits, budget):
     with pytest.raises(ValueError, match="max_accuracy_drop"):

@@ -22,9 +22,10 @@ def _trace(figure, prefix):
 
 def test_panel_exposes_controls_and_figures(lab):
     for name in ("bits", "scheme", "granularity", "fractional_bits", "layer", "ptq_dynamic", "ptq_float16",
-                 "ptq_int8", "qat", "qat_epochs", "export", "export_path", "artifact", "sweep"):
+                 "ptq_int8", "qat", "qat_epochs", "export", "export_path", "artifact", "sweep", "lowbit_mode",
+                 "lowbit", "errors_of", "layer_errors"):
         assert name in lab.controls, name
-    assert set(lab.figures) == {"accuracy", "histogram", "size"}
+    assert set(lab.figures) == {"accuracy", "histogram", "size", "layers"}
     assert lab.controls["bits"].min == 1 and lab.controls["bits"].max == 16
     assert lab.last_error is None
 
@@ -114,6 +115,43 @@ def test_qat_button_trains_and_adds_its_record(lab):
     assert lab.records[-1].name == "QAT int8 (1 ep)"
     assert lab.records[-1].accuracy_backend == "litert"
     assert "QAT int8 (1 ep)" in lab.controls["artifact"].options
+
+
+def test_lowbit_button_writes_a_real_int4_file_and_layer_errors_show_which_layer_broke(
+        trained_student, small_digits, tmp_path):
+    panel = cl.widgets.QuantizationLab(trained_student, small_digits, export_dir=tmp_path)
+    assert panel.controls["lowbit_mode"].value == "int4 weights (per channel)"
+    panel.controls["lowbit"].click()
+    assert panel.last_error is None, panel.last_error
+    record = panel.records[-1]
+    assert record.name == "int4 weights (per channel) file"
+    assert record.accuracy_backend == "litert"
+    artifact = panel.artifacts[record.name]
+    assert record.tflite_bytes == artifact.size_bytes < 0.2 * artifact.info["float32_tflite_bytes"]
+    assert set(artifact.info["layer_storage"].values()) == {"int4 per_channel"}
+    assert record.name in panel.controls["artifact"].options
+    assert record.name in [value for _, value in panel.controls["errors_of"].options]
+    assert "KB" in panel.status.value
+
+    # per-layer error of the file: one pair of bars per layer, numbers in panel.layer_table
+    panel.controls["errors_of"].value = record.name
+    panel.controls["layer_errors"].click()
+    assert panel.last_error is None, panel.last_error
+    table = panel.layer_table
+    assert list(table["storage"].unique()) == ["int4 per_channel"]
+    bars = {trace.name: trace for trace in panel.figures["layers"].data}
+    assert set(bars) == {"weights", "layer output"}
+    assert len(bars["weights"].x) == len(table)
+    assert bars["weights"].y[0] == pytest.approx(table["weight_snr_db"].iloc[0])
+    assert record.name in panel.figures["layers"].layout.title.text
+
+    # the slider's simulation at 2 bits: weights much noisier than the int4 file's
+    panel.controls["bits"].value = 2
+    panel.controls["errors_of"].value = "__slider__"
+    panel.controls["layer_errors"].click()
+    assert panel.last_error is None, panel.last_error
+    assert set(panel.layer_table["storage"]) == {"simulated"}
+    assert (panel.layer_table["weight_snr_db"].to_numpy() < table["weight_snr_db"].to_numpy() - 6).all()
 
 
 def test_panel_rejects_data_that_does_not_fit(trained_student, digits):

@@ -130,7 +130,10 @@ def _quantize(content: bytes, recipe: list[dict], calibration: np.ndarray | None
         key = next(iter(signatures))
         input_name = signatures[key]["inputs"][0]
         samples = [{input_name: calibration[i : i + 1]} for i in range(len(calibration))]
-        result = engine.calibrate({key: samples}, num_threads=1)
+        with warnings.catch_warnings():
+            # the calibrator keeps every tensor on purpose; LiteRT warns that this is for debugging
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+            result = engine.calibrate({key: samples}, num_threads=1)
     return bytes(engine.quantize(result, enable_progress_report=False).quantized_model)
 
 

@@ -230,5 +230,43 @@ def fig_quantization_sensitivity(frame, *, title: str = "Accuracy drop when one 
                                                      barmode="group"))
 
 
+def _finite_db(values) -> list:
+    """dB values for a bar chart: infinities (no error at all) drawn at 99 dB, NaN left out."""
+    return [None if v != v else float(min(max(v, -99.0), 99.0)) for v in values]
+
+
+def fig_layer_errors(frame, *, title: str = "Which layer broke? Signal-to-noise ratio per layer") -> go.Figure:
+    """Bars of each layer's weight SNR and output SNR (dB) from :func:`compresslab.lowbit.layer_errors`.
+
+    Higher is better: 6 dB is about one bit. The weight bar says how much the layer's own weights
+    changed; the output bar says how far its activations drifted, including what earlier layers
+    changed, so the first layer whose output bar drops is where the model broke.
+
+    Args:
+        frame: the DataFrame of ``layer_errors`` (columns ``layer``, ``storage``, ``weight_snr_db``,
+            ``output_snr_db``).
+        title: chart title.
+
+    Returns:
+        A ``go.Figure`` with two bars per layer.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(frame)
+    missing = {"layer", "storage", "weight_snr_db", "output_snr_db"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"frame needs the columns of cl.lowbit.layer_errors; missing {sorted(missing)}")
+    labels = [f"{layer}<br>{storage}" for layer, storage in zip(frame["layer"], frame["storage"])]
+    traces = []
+    for column, name, color in (("weight_snr_db", "weights", SERIES_COLORS[0]),
+                                ("output_snr_db", "layer output", SERIES_COLORS[3])):
+        values = _finite_db(frame[column])
+        traces.append(go.Bar(x=labels, y=values, name=name, marker_color=color,
+                             text=["" if v is None else f"{v:.0f}" for v in values], textposition="outside"))
+    return go.Figure(data=traces, layout=base_layout(title, "layer (how its weights are stored)",
+                                                     "SNR (dB, higher is better)", barmode="group"))
+
+
 __all__ = ["fig_quantization_levels", "fig_accuracy_vs_bits", "fig_quantized_size_vs_accuracy",
-           "fig_quantization_sensitivity", "quantization_levels_traces", "accuracy_vs_bits_traces"]
+           "fig_quantization_sensitivity", "fig_layer_errors", "quantization_levels_traces",
+           "accuracy_vs_bits_traces"]

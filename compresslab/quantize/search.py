@@ -99,8 +99,8 @@ class MixedPrecisionPlan:
         bits: layer name -> bits (None: the layer stays float32 because no candidate fitted).
         scheme, granularity: the quantizer used for every layer.
         max_accuracy_drop: the budget in percentage points (0.5: half a point of accuracy).
-        search_split: the images the search measured on (``"train"``: a sample of the training
-            split, so the test split stays held out for the final figure).
+        search_split: the images the search measured on (``"validation"`` or ``"train"``, so
+            the test split stays held out for the final figure; ``"test"`` only when asked).
         search_accuracy_drop_points: the drop on the search images.
         float_accuracy: float model's test accuracy.
         accuracy: the proposal's measured test accuracy.
@@ -136,7 +136,7 @@ class MixedPrecisionPlan:
 
 def mixed_precision(model, data: Dataset, max_accuracy_drop: float = 0.5, *,
                     candidate_bits: Iterable[int] = (2, 3, 4, 5, 6, 8), scheme: str = "symmetric",
-                    granularity: str = "per_channel", search_split: str = "train",
+                    granularity: str = "per_channel", search_split: str | None = None,
                     search_images: int = 2000, seed: int = 0) -> MixedPrecisionPlan:
     """Propose bits per layer so the accuracy drop stays within ``max_accuracy_drop`` points.
 
@@ -153,9 +153,11 @@ def mixed_precision(model, data: Dataset, max_accuracy_drop: float = 0.5, *,
             accepted and means 0.005 points.
         candidate_bits: bit widths to try (1 to 16).
         scheme, granularity: the quantizer (as in :class:`QuantSpec`).
-        search_split: ``"train"`` (default; a sample of ``search_images`` training images, so
-            the test split is not used to choose) or ``"test"``.
-        search_images: size of the training sample.
+        search_split: where the search measures: ``"validation"`` (the data set's validation
+            split, see ``Dataset.with_validation``; the default when it has one), ``"train"`` (a
+            sample of ``search_images`` training images; the default otherwise) or ``"test"``
+            (not for honest figures: the test split then both chooses and reports).
+        search_images: size of the sample (of the validation or training split).
         seed: picks the sample.
 
     Returns:
@@ -178,15 +180,20 @@ def mixed_precision(model, data: Dataset, max_accuracy_drop: float = 0.5, *,
     candidates = sorted(set(_bits_list(candidate_bits)))
     for width in candidates:
         QuantSpec(bits=width, scheme=scheme, granularity=granularity)
-    if search_split not in ("train", "test"):
-        raise ValueError(f"search_split is {search_split!r}; choose 'train' or 'test'")
+    if search_split is None:
+        search_split = "validation" if len(data.x_val) else "train"
+    if search_split not in ("validation", "train", "test"):
+        raise ValueError(f"search_split is {search_split!r}; choose 'validation', 'train' or 'test'")
+    if search_split == "validation" and not len(data.x_val):
+        raise ValueError(f"search_split is 'validation' but {data.name} has no validation split; carve one with "
+                         "data.with_validation(0.1) or cl.load_dataset(..., validation=0.1)")
     check_model_fits(model, data)
     _chosen_layers(model, None)
-    if search_split == "train":
+    if search_split in ("train", "validation"):
+        x, y = (data.x_train, data.y_train) if search_split == "train" else (data.x_val, data.y_val)
         rng = np.random.default_rng(seed)
-        index = np.sort(rng.choice(len(data.x_train), size=min(int(search_images), len(data.x_train)),
-                                   replace=False))
-        search = SimulationEvaluator(model, data.x_train[index], data.y_train[index])
+        index = np.sort(rng.choice(len(x), size=min(int(search_images), len(x)), replace=False))
+        search = SimulationEvaluator(model, x[index], y[index])
     else:
         search = SimulationEvaluator(model, data.x_test, data.y_test)
     cache: dict[tuple[str, int], dict] = {}

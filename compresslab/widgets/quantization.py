@@ -20,6 +20,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import numpy as np
 
+from .. import lowbit
 from .. import quantize as quantization
 from ..data import Dataset, default_data_home
 from ..measure import measure
@@ -27,6 +28,7 @@ from ..models import check_model_fits
 from ..plots.quantization import (
     accuracy_vs_bits_traces,
     fig_accuracy_vs_bits,
+    fig_layer_errors,
     fig_quantization_levels,
     fig_quantized_size_vs_accuracy,
     quantization_levels_traces,
@@ -35,6 +37,13 @@ from ..records import to_frame
 from ._base import Panel, figure_widget, replace_figure, update_traces
 
 ALL_LAYERS = "__all__"
+SLIDER_SOURCE = "__slider__"
+# The low-bit files the panel offers (ai-edge-quantizer), label -> spec.
+LOWBIT_CHOICES = {
+    "int4 weights (per channel)": lowbit.LowBitSpec("int4_weight_only"),
+    "int4 weights (blocks of 32)": lowbit.LowBitSpec("int4_dynamic", granularity="blockwise", block_size=32),
+    "int8 weights": lowbit.LowBitSpec("int8_weight_only"),
+}
 
 
 class QuantizationLab(Panel):
@@ -43,11 +52,14 @@ class QuantizationLab(Panel):
     Controls (``panel.controls``): ``bits`` (1-16 slider), ``scheme``, ``granularity``,
     ``fractional_bits`` (fixed point only), ``layer`` (quantize all layers or one), ``sweep``
     (fill the curve for 1-16 bits), ``ptq_dynamic``, ``ptq_float16``, ``ptq_int8``, ``qat``,
-    ``qat_epochs``, ``artifact`` (which TFLite file to export), ``export_path``, ``export``.
+    ``qat_epochs``, ``lowbit_mode`` and ``lowbit`` (a real low-bit file written by ai-edge-quantizer),
+    ``artifact`` (which TFLite file to export), ``export_path``, ``export``, ``errors_of`` and
+    ``layer_errors`` (per-layer error of the slider's simulation or of a file).
 
     Figures (``panel.figures``): ``accuracy`` (accuracy against bits, float line, current point,
     measured TFLite/QAT records), ``histogram`` (a layer's weights with the quantization levels),
-    ``size`` (TFLite file size against accuracy of every measured variant).
+    ``size`` (TFLite file size against accuracy of every measured variant), ``layers`` (weight
+    and output SNR per layer: which layer broke; ``panel.layer_table`` holds its numbers).
 
     ``panel.table`` shows the current figures; ``panel.current`` holds them as a dict;
     ``panel.records`` holds the measured :class:`~compresslab.records.Record` s.
@@ -91,6 +103,10 @@ class QuantizationLab(Panel):
         self.figures["histogram"] = figure_widget(fig_quantization_levels(
             next(iter(self.evaluator.float_values.values()))))
         self.figures["size"] = figure_widget(fig_quantized_size_vs_accuracy([]))
+        self.figures["layers"] = figure_widget(fig_layer_errors(
+            {"layer": [], "storage": [], "weight_snr_db": [], "output_snr_db": []},
+            title="Which layer broke? Press 'per-layer error'"))
+        self.layer_table = None
         self._build_view()
         for name in ("bits", "scheme", "granularity", "fractional_bits", "layer"):
             self.controls[name].observe(self.guard(self._on_change), names="value")
@@ -98,6 +114,8 @@ class QuantizationLab(Panel):
         for mode in quantization.PTQ_MODES:
             self.run_button(self.controls[f"ptq_{mode}"], lambda button, mode=mode: self.run_post_training(mode, button))
         self.run_button(self.controls["qat"], lambda button: self.run_aware_training(button))
+        self.run_button(self.controls["lowbit"], lambda button: self.run_lowbit(button=button))
+        self.run_button(self.controls["layer_errors"], lambda button: self.run_layer_errors(button))
         self.run_button(self.controls["export"], lambda button: self.export())
         self.guard(self.update)()
 
@@ -120,6 +138,14 @@ class QuantizationLab(Panel):
         c["qat_epochs"] = widgets.BoundedIntText(value=1, min=1, max=50, description="QAT epochs",
                                                  layout=widgets.Layout(width="160px"))
         c["qat"] = widgets.Button(description="QAT int8", tooltip="quantization-aware training, then int8 TFLite")
+        c["lowbit_mode"] = widgets.Dropdown(options=list(LOWBIT_CHOICES), value=next(iter(LOWBIT_CHOICES)),
+                                            description="low-bit")
+        c["lowbit"] = widgets.Button(description="write low-bit file", icon="compress",
+                                     tooltip="a real TFLite file with 4- or 8-bit weights (ai-edge-quantizer)")
+        c["errors_of"] = widgets.Dropdown(options=[("simulation at the slider", SLIDER_SOURCE)], value=SLIDER_SOURCE,
+                                          description="error of")
+        c["layer_errors"] = widgets.Button(description="per-layer error", icon="bar-chart",
+                                           tooltip="weight and output error of every layer (validation images)")
         c["artifact"] = widgets.Dropdown(options=[], description="file")
         c["export_path"] = widgets.Text(value=str(self.export_dir / f"{self.model.name}.tflite"),
                                         description="path", layout=widgets.Layout(width="420px"))
@@ -136,10 +162,12 @@ class QuantizationLab(Panel):
         deploy = widgets.VBox([
             widgets.HTML("<b>Deployable TFLite files (accuracy measured in LiteRT)</b>"),
             widgets.HBox([c["ptq_dynamic"], c["ptq_float16"], c["ptq_int8"], c["qat_epochs"], c["qat"]]),
+            widgets.HBox([c["lowbit_mode"], c["lowbit"]]),
             widgets.HBox([c["artifact"], c["export_path"], c["export"]]),
             self.progress, self.status,
         ])
-        self.view = widgets.VBox([header, self.error_box, simulate_box, charts, deploy, self.figures["size"]])
+        layers = widgets.VBox([widgets.HBox([c["errors_of"], c["layer_errors"]]), self.figures["layers"]])
+        self.view = widgets.VBox([header, self.error_box, simulate_box, charts, deploy, self.figures["size"], layers])
 
     # -- controls -> spec (the ONE mapping) ---------------------------------------------------
 
@@ -260,6 +288,7 @@ class QuantizationLab(Panel):
         previous_default = str(self.export_dir / f"{self.model.name}.tflite")
         options = list(self.artifacts)
         self.controls["artifact"].options = options
+        self.controls["errors_of"].options = [("simulation at the slider", SLIDER_SOURCE)] + [(n, n) for n in options]
         self.controls["artifact"].value = record.name
         if self.controls["export_path"].value in (previous_default, *self._default_paths()):
             self.controls["export_path"].value = self._default_path(record.name)
@@ -306,6 +335,46 @@ class QuantizationLab(Panel):
         self._add(result.artifact, record)
         self.set_status(f"QAT int8: {100 * record.accuracy:.2f}% (LiteRT), {record.tflite_bytes / 1024:,.1f} KB")
         return record
+
+    def run_lowbit(self, label: str | None = None, button=None):
+        """Write the low-bit file chosen in ``lowbit_mode`` with ai-edge-quantizer and measure it in LiteRT."""
+        label = label or self.controls["lowbit_mode"].value
+        if label not in LOWBIT_CHOICES:
+            raise ValueError(f"low-bit file {label!r} is not offered; choose one of {list(LOWBIT_CHOICES)}")
+        spec = LOWBIT_CHOICES[label]
+        with self.busy(button, total=3, label=label) as step:
+            self._ensure_float_record()
+            step(1, f"{label}: writing the file (ai-edge-quantizer)")
+            artifact = lowbit.post_training_lowbit(self.model, self.data, spec)
+            step(1, f"{label}: measuring in LiteRT")
+            record = measure(artifact, self.data, name=f"{label} file", technique="quantize", spec=spec)
+            step(1)
+        self._add(artifact, record)
+        ratio = record.tflite_bytes / artifact.info["float32_tflite_bytes"]
+        self.set_status(f"{label} file: {100 * record.accuracy:.2f}% (LiteRT), {record.tflite_bytes / 1024:,.1f} KB "
+                        f"= {ratio:.2f} x the float32 TFLite file")
+        return record
+
+    def run_layer_errors(self, button=None):
+        """Per-layer weight and output error of the source in ``errors_of``; draws the ``layers`` chart."""
+        source = self.controls["errors_of"].value
+        with self.busy(button, total=2, label="per-layer error") as step:
+            if source == SLIDER_SOURCE:
+                spec = self.spec()
+                variant, label = quantization.simulate(self.model, spec), f"simulation, {spec.label}"
+            else:
+                variant, label = self.artifacts[source], source
+            step(1, f"per-layer error of {label}")
+            frame = lowbit.layer_errors(self.model, variant, self.data)
+            step(1)
+        self.layer_table = frame
+        replace_figure(self.figures["layers"], fig_layer_errors(
+            frame, title=f"Which layer broke? {label} ({frame.attrs['images']} {frame.attrs['images_split']} images)"))
+        worst = frame.sort_values("output_snr_db").iloc[0] if len(frame) else None
+        if worst is not None:
+            self.set_status(f"per-layer error of {label}: lowest output SNR at {worst['layer']} "
+                            f"({worst['output_snr_db']:.1f} dB)")
+        return frame
 
     def export(self) -> Path:
         """Write the chosen TFLite file to the path in ``controls['export_path']``."""

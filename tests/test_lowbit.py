@@ -201,3 +201,17 @@ def test_keras3_rows_measure_coverage(trained_seed_cnn, digits):
     assert int8.extra["left_float_share"] == pytest.approx((kernels["conv1"] + kernels["conv2"]) / sum(kernels.values()))
     assert int8.extra["keras_bytes"] < reference.extra["keras_bytes"]
     assert int8.accuracy is not None and int8.accuracy > 0.8
+
+
+def test_post_training_routes_low_bit_modes_to_ai_edge_quantizer(trained_seed_cnn, digits, files):
+    artifact = cl.quantize.post_training(trained_seed_cnn, digits, "int4_weight_only")
+    assert artifact.content == files["int4"].content  # the same file as lowbit.post_training_lowbit writes
+    assert artifact.mode == "int4_weight_only"
+    assert artifact.info["quantizer"] == "ai-edge-quantizer"
+    blocks = cl.quantize.post_training(trained_seed_cnn, digits, "int4_dynamic", granularity="blockwise",
+                                       block_size=32)
+    assert blocks.info["layer_storage"]["dense1"] == "int4 blockwise 32"
+    with pytest.raises(ValueError, match=r"mode is 'int3'.*int4_weight_only"):
+        cl.quantize.post_training(trained_seed_cnn, digits, "int3")
+    with pytest.raises(TypeError, match=r"\['block_size'\], which only the low-bit modes"):
+        cl.quantize.post_training(trained_seed_cnn, digits, "int8", block_size=32)

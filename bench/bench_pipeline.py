@@ -12,14 +12,18 @@ Caffe LeNet-5 of the paper (431K parameters) and LeNet-300-100. Then ``cl.autoco
 0.5-point budget on seed_cnn: what it found and how long it took.
 
 Prints ONE JSON object to stdout (progress goes to stderr) and writes it to
-``bench/results/pipeline.json``.
+``bench/results/pipeline.json``. ``--records`` runs the compression records instead (``bench/_records.py``:
+the LeNets trained to the papers' baseline errors with a stated recipe, Deep Compression and sparse
+variational dropout + sharing + codec on them, a curve of ratio against error) into
+``bench/results/records.json``.
 
-    .venv/bin/python bench/bench_pipeline.py [--data-dir ../shared/data/mnist] [--quick]
+    .venv/bin/python bench/bench_pipeline.py [--data-dir ../shared/data/mnist] [--quick] [--records]
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from _common import emit, log, machine, parse_args, target
 
@@ -36,6 +40,9 @@ def _extra(parser):
     parser.add_argument("--skip-autocompress", action="store_true")
     parser.add_argument("--only-autocompress", action="store_true",
                         help="skip the deep compression runs (to run the search in a separate process)")
+    parser.add_argument("--records", action="store_true",
+                        help="only the compression records: paper-quality LeNets, Deep Compression and sparse VD "
+                             "on them (writes bench/results/records.json)")
 
 
 def _save_partial(results: dict, out) -> None:
@@ -124,6 +131,9 @@ def main() -> None:
 
     started = time.perf_counter()
     data = cl.load_dataset("mnist", data_dir=args.data_dir)
+    if args.records:
+        _records_run(cl, args, data, started)
+        return
     epochs = 3
     prune_epochs, cluster_epochs = 2, 1
     if args.quick:
@@ -146,6 +156,42 @@ def main() -> None:
                                          "epochs": epochs}
         _autocompress_run(cl, args, carved, start, results)
     _finish(args, results, started)
+
+
+def _records_run(cl, args, data, started) -> None:
+    import os
+
+    from _common import emit
+    from _records import TARGETS, run_records
+
+    from compresslab._keras import versions
+
+    if args.quick:
+        data = data.subset(train=3000, test=1000, seed=0)
+    out = args.out or str(Path(__file__).resolve().parent / "results" / ("records-quick.json" if args.quick
+                                                                         else "records.json"))
+    results = {"benchmark": "records", "quick": args.quick, "dataset": data.name, "train_images": len(data.x_train),
+               "test_images": len(data.x_test), "machine": machine(), "versions": versions(),
+               "load_average_before": os.getloadavg()}
+    run_records(cl, data, results, quick=args.quick, deep_compress=_deep_compress,
+                save=lambda: _save_partial(results, out))
+    targets = {}
+    for (method, key), (ratio, error) in TARGETS.items():
+        row = results["records"]["models"].get(key, {})
+        if method in row:
+            got = row[method]
+            targets[f"{key}_{method}"] = target(
+                {"ratio": got["ratio_vs_dense_float32"], "error_pct": got["final_error_pct"]},
+                f">= {ratio}x smaller than dense float32 at <= {error}% test error",
+                got["ratio_vs_dense_float32"] >= ratio and got["final_error_pct"] <= error)
+        base = row.get("baseline")
+        if base and method == "deep_compression":
+            targets[f"{key}_baseline_error"] = target(round(base["test_error_pct"], 3),
+                                                      f"<= {base['paper_error_pct']}% (the paper's baseline)",
+                                                      base["test_error_pct"] <= base["paper_error_pct"])
+    results.update(targets=targets, seconds=round(time.perf_counter() - started, 1),
+                   load_average_after=os.getloadavg())
+    emit("records" if not args.quick else "records-quick", results, out)
 
 
 def _deep_compression_runs(cl, args, data, seed_cnn, epochs, prune_epochs, cluster_epochs, results) -> None:

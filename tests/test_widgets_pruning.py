@@ -122,3 +122,25 @@ def test_finetune_button_runs_with_progress(trained_student, small_digits):
     assert prune.layer_sparsity(panel.finetuned_model)["dense1"] == pytest.approx(0.6, abs=0.01)
     tuned = trace(panel.figures["accuracy"], "fine-tuned (polynomial)")
     assert len(tuned.x) == 1 and "fine-tuned" in panel.status.value
+
+
+def test_fig_log_alpha_lays_kernels_out_as_pictures():
+    from compresslab.plots.pruning import kernel_image
+
+    conv = np.arange(3 * 3 * 1 * 8, dtype=float).reshape(3, 3, 1, 8)
+    image = kernel_image(conv)
+    # every weight appears exactly once; the rest are NaN gaps between tiles
+    assert np.sort(image[~np.isnan(image)]).tolist() == np.sort(conv.ravel()).tolist()
+    assert image[0:3, 0:3].tolist() == conv[:, :, 0, 0].tolist()  # filter 0 is the first tile
+    dense = np.arange(12, dtype=float).reshape(4, 3)
+    assert kernel_image(dense).tolist() == dense.T.tolist()
+    log_alpha = np.where(conv > 30, 5.0, -5.0)
+    figure = cl.plots.fig_log_alpha(log_alpha, conv, magnitude_kept=np.abs(conv) > 10)
+    assert len(figure.data) == 2
+    left, right = (np.asarray(trace.z, dtype=float) for trace in figure.data)
+    assert np.nanmax(left) == 5.0 and np.nanmin(left) == -5.0
+    assert set(np.unique(right[~np.isnan(right)])) == {0.0, 1.0}
+    with pytest.raises(ValueError, match="log_alpha has shape"):
+        cl.plots.fig_log_alpha(log_alpha, dense)
+    with pytest.raises(ValueError, match="Dense \\(2-D\\) or Conv2D \\(4-D\\)"):
+        kernel_image(np.zeros(5))

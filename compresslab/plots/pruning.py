@@ -230,7 +230,62 @@ def fig_sizes(frame, *, columns=None, title: str = "Honest sizes", name_column: 
                      layout=base_layout(title, "variant", "kB (1 kB = 1000 bytes)", barmode="group"))
 
 
+def kernel_image(values) -> np.ndarray:
+    """A kernel laid out as one 2-D picture: Dense [in, out] as is; Conv2D [kh, kw, in, out] as a row of
+    kh x kw tiles (one per output filter, input channels stacked), separated by NaN gaps."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 2:
+        return values.T
+    if values.ndim != 4:
+        raise ValueError(f"a kernel picture needs a Dense (2-D) or Conv2D (4-D) kernel, got shape {values.shape}")
+    kh, kw, channels, filters = values.shape
+    columns = int(np.ceil(np.sqrt(filters * 2)))
+    rows = int(np.ceil(filters / columns))
+    image = np.full((rows * (kh * channels + 1), columns * (kw + 1)), np.nan)
+    for index in range(filters):
+        r, c = divmod(index, columns)
+        tile = values[:, :, :, index].transpose(2, 0, 1).reshape(kh * channels, kw)
+        image[r * (kh * channels + 1): r * (kh * channels + 1) + kh * channels, c * (kw + 1): c * (kw + 1) + kw] = tile
+    return image
+
+
+def fig_log_alpha(log_alpha, weights, *, threshold: float = 3.0, magnitude_kept=None,
+                  title: str = "Which weights does the model need?") -> go.Figure:
+    """One layer's log alpha from sparse variational dropout beside its weights' magnitude.
+
+    Left: log alpha per weight (dark = the model is sure it needs the weight; light = noise larger
+    than the weight, log alpha above ``threshold``: removed). Right: |w| of the same weights, or, when
+    ``magnitude_kept`` is given, which weights magnitude pruning keeps at the same sparsity (1 kept,
+    0 removed), so the two choices can be compared weight by weight.
+
+    Args:
+        log_alpha: the layer's log alpha, shaped like its kernel (``model.sparse_vd["log_alpha"][name]``).
+        weights: the layer's kernel (same shape).
+        threshold: the log alpha above which sparse VD removes a weight.
+        magnitude_kept: optional boolean mask of the weights magnitude pruning keeps.
+        title: chart title.
+    """
+    from plotly.subplots import make_subplots
+
+    log_alpha = np.asarray(log_alpha)
+    if np.shape(weights) != log_alpha.shape:
+        raise ValueError(f"log_alpha has shape {log_alpha.shape} but weights {np.shape(weights)}; give one layer's both")
+    right = np.abs(weights) if magnitude_kept is None else np.asarray(magnitude_kept, dtype=float)
+    right_title = "|w|" if magnitude_kept is None else "kept by magnitude pruning (dark)"
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(f"log alpha (light: above {threshold:g}, removed)",
+                                                          right_title), horizontal_spacing=0.08)
+    figure.add_trace(go.Heatmap(z=kernel_image(log_alpha), colorscale="Greys", zmin=-10, zmax=10,
+                                colorbar={"title": "log alpha", "x": 0.45}, hoverongaps=False), row=1, col=1)
+    figure.add_trace(go.Heatmap(z=kernel_image(right), colorscale="Greys", reversescale=True, showscale=False,
+                                hoverongaps=False), row=1, col=2)
+    figure.update_yaxes(autorange="reversed", showticklabels=False)
+    figure.update_xaxes(showticklabels=False)
+    figure.update_layout(title=title, height=420, margin={"l": 20, "r": 20, "t": 70, "b": 20},
+                         plot_bgcolor="white")
+    return figure
+
+
 __all__ = [
     "histogram_edges", "threshold_histogram_traces", "layer_sparsity_traces", "accuracy_traces", "size_traces", "fig_threshold_histogram", "fig_layer_sparsity", "fig_accuracy_vs_sparsity",
-    "fig_sensitivity", "fig_sparsity_schedule", "fig_sizes", "SIZE_LABELS",
+    "fig_sensitivity", "fig_sparsity_schedule", "fig_sizes", "SIZE_LABELS", "fig_log_alpha", "kernel_image",
 ]

@@ -154,6 +154,28 @@ def test_lowbit_button_writes_a_real_int4_file_and_layer_errors_show_which_layer
     assert (panel.layer_table["weight_snr_db"].to_numpy() < table["weight_snr_db"].to_numpy() - 6).all()
 
 
+def test_a_second_press_adds_no_duplicate_and_other_buttons_wait_for_a_running_job(
+        trained_student, small_digits, tmp_path, monkeypatch):
+    panel = cl.widgets.QuantizationLab(trained_student, small_digits, export_dir=tmp_path)
+    seen = {}
+    original = q.post_training
+
+    def spy(*args, **kwargs):  # runs inside the job: what does the browser see meanwhile?
+        seen.update({name: panel.controls[name].disabled for name in ("ptq_float16", "qat", "lowbit", "export")})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(q, "post_training", spy)
+    panel.controls["ptq_dynamic"].click()
+    assert panel.last_error is None, panel.last_error
+    assert seen == {"ptq_float16": True, "qat": True, "lowbit": True, "export": True}
+    assert not any(panel.controls[name].disabled for name in seen)  # every button back after the job
+    seen.clear()
+    panel.controls["ptq_dynamic"].click()  # the same variant again
+    assert seen == {}  # nothing was converted a second time
+    assert [record.name for record in panel.records] == ["float32", "PTQ dynamic"]
+    assert "already measured" in panel.status.value
+
+
 def test_panel_rejects_data_that_does_not_fit(trained_student, digits):
     small_images = cl.Dataset.from_arrays(digits.x_train[:10, :14, :14], digits.y_train[:10],
                                           digits.x_test[:10, :14, :14], digits.y_test[:10])

@@ -40,6 +40,7 @@ class Panel:
                                             layout=widgets.Layout(width="60%", visibility="hidden"))
         self.last_error: BaseException | None = None
         self.view: widgets.Widget = widgets.VBox([])
+        self._run_buttons: list[widgets.Button] = []
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -93,9 +94,11 @@ class Panel:
 
     @contextmanager
     def busy(self, button: widgets.Button | None = None, *, total: int = 1, label: str = "working"):
-        """Disable ``button`` and show the progress bar while the block runs.
+        """Disable the panel's buttons and show the progress bar while the block runs.
 
-        The button is enabled again and the bar hidden whatever happens; errors propagate (use
+        Every button connected with :meth:`run_button` (and ``button``) is disabled for the run, so a
+        second job cannot be started while one is running (the browser shows them greyed out); each
+        gets its previous state back and the bar is hidden whatever happens; errors propagate (use
         inside a guarded callback).
 
         Args:
@@ -106,8 +109,10 @@ class Panel:
         Yields:
             A ``step(n=1, text=None)`` function that advances the bar (and sets the status).
         """
-        if button is not None:
-            button.disabled = True
+        buttons = list(dict.fromkeys([*self._run_buttons, *([button] if button is not None else [])]))
+        previous = [b.disabled for b in buttons]
+        for each in buttons:
+            each.disabled = True
         self.progress.max = max(1, int(total))
         self.progress.value = 0
         self.progress.description = label
@@ -122,8 +127,8 @@ class Panel:
         try:
             yield step
         finally:
-            if button is not None:
-                button.disabled = False
+            for each, state in zip(buttons, previous):
+                each.disabled = state
             self.progress.layout.visibility = "hidden"
             self.last_run_seconds = time.perf_counter() - started
 
@@ -134,7 +139,21 @@ class Panel:
             button: the ipywidgets Button.
             function: called with the button on each click.
         """
+        self._run_buttons.append(button)
         button.on_click(self.guard(function))
+
+    def already_measured(self, records, name: str):
+        """The record named ``name`` in ``records`` when that variant was measured before, else None.
+
+        A second press of the same button must not add the same variant twice: the panel shows the
+        earlier result instead (``status`` says so).
+        """
+        for record in records:
+            if record.name == name:
+                self.set_status(f"{name} is already measured: {100 * record.accuracy:.2f}% "
+                                f"({record.accuracy_backend}); change a setting to measure another variant")
+                return record
+        return None
 
     # -- display -------------------------------------------------------------------------------
 

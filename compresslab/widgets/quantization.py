@@ -306,6 +306,9 @@ class QuantizationLab(Panel):
         """Convert with post-training quantization ``mode``, measure it in LiteRT and add its record."""
         if mode not in quantization.PTQ_MODES:
             raise ValueError(f"mode is {mode!r}; choose one of {', '.join(quantization.PTQ_MODES)}")
+        earlier = self.already_measured(self.records, f"PTQ {mode}")
+        if earlier is not None:
+            return earlier
         with self.busy(button, total=3, label=f"PTQ {mode}") as step:
             self._ensure_float_record()
             step(1, f"PTQ {mode}: converting")
@@ -322,6 +325,9 @@ class QuantizationLab(Panel):
     def run_aware_training(self, button=None):
         """Quantization-aware training for ``qat_epochs`` epochs, int8 conversion, LiteRT measurement."""
         epochs = int(self.controls["qat_epochs"].value)
+        earlier = self.already_measured(self.records, f"QAT int8 ({epochs} ep)")
+        if earlier is not None:
+            return earlier
         with self.busy(button, total=epochs + 2, label="QAT") as step:
             self._ensure_float_record()
             step(1, "QAT: training")
@@ -342,6 +348,9 @@ class QuantizationLab(Panel):
         if label not in LOWBIT_CHOICES:
             raise ValueError(f"low-bit file {label!r} is not offered; choose one of {list(LOWBIT_CHOICES)}")
         spec = LOWBIT_CHOICES[label]
+        earlier = self.already_measured(self.records, f"{label} file")
+        if earlier is not None:
+            return earlier
         with self.busy(button, total=3, label=label) as step:
             self._ensure_float_record()
             step(1, f"{label}: writing the file (ai-edge-quantizer)")

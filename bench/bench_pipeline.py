@@ -40,6 +40,8 @@ def _extra(parser):
     parser.add_argument("--skip-autocompress", action="store_true")
     parser.add_argument("--only-autocompress", action="store_true",
                         help="skip the deep compression runs (to run the search in a separate process)")
+    parser.add_argument("--select-on-validation", action="store_true",
+                        help="with --records: only the sparse VD threshold chosen on a held-out validation split")
     parser.add_argument("--records", action="store_true",
                         help="only the compression records: paper-quality LeNets, Deep Compression and sparse VD "
                              "on them (writes bench/results/records.json)")
@@ -162,17 +164,23 @@ def _records_run(cl, args, data, started) -> None:
     import os
 
     from _common import emit
-    from _records import TARGETS, run_records
+    from _records import TARGETS, run_records, run_selection
 
     from compresslab._keras import versions
 
     if args.quick:
         data = data.subset(train=3000, test=1000, seed=0)
-    out = args.out or str(Path(__file__).resolve().parent / "results" / ("records-quick.json" if args.quick
-                                                                         else "records.json"))
+    stem = "records-selection" if args.select_on_validation else "records"
+    out = args.out or str(Path(__file__).resolve().parent / "results" / (f"{stem}-quick.json" if args.quick
+                                                                         else f"{stem}.json"))
     results = {"benchmark": "records", "quick": args.quick, "dataset": data.name, "train_images": len(data.x_train),
                "test_images": len(data.x_test), "machine": machine(), "versions": versions(),
                "load_average_before": os.getloadavg()}
+    if args.select_on_validation:
+        run_selection(cl, data, results, quick=args.quick, save=lambda: _save_partial(results, out))
+        results.update(seconds=round(time.perf_counter() - started, 1), load_average_after=os.getloadavg())
+        emit(stem if not args.quick else f"{stem}-quick", results, out)
+        return
     run_records(cl, data, results, quick=args.quick, deep_compress=_deep_compress,
                 save=lambda: _save_partial(results, out))
     targets = {}

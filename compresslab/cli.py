@@ -92,6 +92,57 @@ def _report(args) -> int:
     return 0
 
 
+def _integer_problem(config: dict, key: str, low: int, *, optional: bool) -> list[str]:
+    value = config.get(key)
+    if value is None and optional:
+        return []
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        allowed = f"an integer >= {low}" + (" or null" if optional else "")
+        return [f"{key} is {value!r}; it must be {allowed}"]
+    return []
+
+
+def _unwritable(target: Path) -> str | None:
+    """Why ``target`` cannot be written (a part of its folder is a file), checked before any work."""
+    for parent in [target, *target.parents]:
+        if parent.exists():
+            if parent != target and not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            if parent == target and parent.is_dir():
+                return f"{target} is a folder"
+            return None
+    return None
+
+
+def _type_problems(config: dict, base: Path) -> list[str]:
+    """Wrong types and places in a sweep config, found before anything is trained."""
+    problems = []
+    problems += _integer_problem({"workers": config.get("workers", 2)}, "workers", 1, optional=False)
+    problems += _integer_problem(config, "epochs", 1, optional=True)
+    problems += _integer_problem({"seed": config.get("seed", 0)}, "seed", 0, optional=False)
+    model = config.get("model")
+    if model is not None and (not isinstance(model, str) or not model):
+        problems.append(f"model is {model!r}; it must be a zoo architecture name (seed_cnn, lenet5, ...) or the path "
+                        "of a model file")
+    grid = config.get("grid")
+    if grid is not None and not isinstance(grid, (dict, list)):
+        problems.append(f"grid is {grid!r}; it must be an object of recipe keys to values, or a list of recipes")
+    for key in ("log", "report", "title"):
+        value = config.get(key)
+        if value is None and key != "log":
+            continue
+        if not isinstance(value, str) or not value:
+            if key in config:
+                problems.append(f"{key} is {value!r}; it must be " + ("a title" if key == "title" else "a file path"))
+            continue
+        if key != "title":
+            target = Path(value) if Path(value).is_absolute() else base / value
+            why = _unwritable(target)
+            if why:
+                problems.append(f"{key} {value!r} cannot be written: {why}")
+    return problems
+
+
 def load_config(path) -> dict:
     """Read and check a sweep config; relative paths become relative to the config's folder."""
     path = Path(path)
@@ -113,9 +164,7 @@ def load_config(path) -> dict:
     dataset = config.get("dataset")
     if dataset is not None and not isinstance(dataset, (str, dict)):
         problems.append("dataset must be a name ('digits', 'mnist', ...) or {'name': ..., 'data_dir': ...}")
-    workers = config.get("workers", 2)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        problems.append(f"workers is {workers!r}; it must be an integer >= 1")
+    problems += _type_problems(config, path.resolve().parent)
     if problems:
         raise CommandError(f"{path} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
     base = path.resolve().parent
@@ -245,6 +294,10 @@ def main(argv=None) -> int:
         return handlers[args.command](args)
     except CommandError as error:
         print(f"compresslab {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a path the command cannot read or write: say which, no traceback
+        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+        print(f"compresslab {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
         return 2
 
 

@@ -51,6 +51,47 @@ def test_sweep_config_is_checked(tmp_path, capsys):
     assert cli.main(["sweep", str(tmp_path / "missing.json")]) == 2
 
 
+GOOD_GRID = {"steps": ["prune"], "prune.sparsity": [0.5], "prune.epochs": 1}
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"model": 5}, "model is 5; it must be a zoo architecture name"),
+    ({"model": ""}, "model is ''"),
+    ({"epochs": "ten"}, "epochs is 'ten'; it must be an integer >= 1 or null"),
+    ({"epochs": -1}, "epochs is -1"),
+    ({"epochs": True}, "epochs is True"),
+    ({"seed": "x"}, "seed is 'x'; it must be an integer >= 0"),
+    ({"seed": -3}, "seed is -3"),
+    ({"workers": 1.5}, "workers is 1.5"),
+    ({"log": 5}, "log is 5; it must be a file path"),
+    ({"grid": 3}, "grid is 3; it must be an object"),
+    ({"title": ["a"]}, "title is ['a']; it must be a title"),
+    ({"log": "afile/runs.jsonl"}, "log 'afile/runs.jsonl' cannot be written:"),
+    ({"report": "afile/r.html"}, "report 'afile/r.html' cannot be written:"),
+    ({"log": "."}, "is a folder"),
+])
+def test_sweep_config_values_of_the_wrong_type_or_place_are_refused_before_any_work(
+        tmp_path, capsys, monkeypatch, change, words):
+    (tmp_path / "afile").write_text("a file, not a folder")
+    trained = []
+    monkeypatch.setattr("compresslab.baseline", lambda *a, **k: trained.append(1))
+    config = tmp_path / "sweep.json"
+    config.write_text(json.dumps({"model": "seed_cnn", "dataset": "digits", "grid": GOOD_GRID, "log": "runs.jsonl",
+                                  **change}))
+    assert cli.main(["sweep", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert trained == []  # nothing was trained
+
+
+def test_an_unwritable_report_path_is_a_clean_error(tmp_path, capsys):
+    log = _log(tmp_path / "runs.jsonl")
+    (tmp_path / "afile").write_text("x")
+    assert cli.main(["report", str(log), "-o", str(tmp_path / "afile" / "out.html")]) == 2
+    err = capsys.readouterr().err
+    assert "afile" in err and "Traceback" not in err
+
+
 def test_sweep_command_runs_a_grid_and_writes_a_report(tmp_path, capsys, trained_student, monkeypatch):
     import compresslab as cl
 

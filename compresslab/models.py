@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -307,8 +308,53 @@ def clone(model: keras.Model) -> keras.Model:
 # Cached baselines
 
 
+SHARED_CACHE_VARIABLE = "COMPRESSLAB_SHARED_CACHE"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cached(folder: Path, name: str, key: str):
+    """The verified cached model ``name`` in ``folder``, or None (with a warning when an entry is refused).
+
+    An entry is used only when its metadata records the SHA-256 of its model file and the file still
+    has it: a damaged, truncated or replaced file is never loaded.
+    """
+    from .modelio import load_model
+
+    path = folder / name
+    meta_path = path.with_suffix(".json")
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        recorded = meta["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        warnings.warn(f"cached baseline {path} has no readable metadata with its SHA-256 ({meta_path.name}); "
+                      "it is not used and the model is trained again", UserWarning, stacklevel=3)
+        return None
+    if _sha256(path) != recorded:
+        warnings.warn(f"cached baseline {path} does not match the SHA-256 recorded in {meta_path.name} (damaged or "
+                      "replaced); it is not used and the model is trained again", UserWarning, stacklevel=3)
+        return None
+    try:
+        model = load_model(path)
+    except ValueError as error:
+        warnings.warn(f"cached baseline {path} cannot be loaded ({error}); the model is trained again",
+                      UserWarning, stacklevel=3)
+        return None
+    compile_for_classification(model)
+    model.compresslab_info = {**meta, "key": key, "cached": True, "path": str(path)}
+    return model
+
+
 def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epochs: int | None = None,
-             seed: int = 0, batch_size: int = 64, data_dir=None, cache_dir=None,
+             seed: int = 0, batch_size: int = 64, data_dir=None, cache_dir=None, shared_cache=None,
              progress: bool = True, refresh: bool = False) -> keras.Model:
     """A trained zoo model, cached on disk so a notebook's second run starts in seconds.
 
@@ -321,8 +367,15 @@ def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epoch
         epochs: training epochs; defaults to :data:`DEFAULT_EPOCHS` for the data set.
         seed: training seed.
         data_dir: forwarded to :func:`load_dataset`.
-        cache_dir: where cached models live (default ``<data home>/baselines``).
+        cache_dir: where cached models are read and written (default ``<data home>/baselines``).
+        shared_cache: a folder of baselines prepared once for a class (default: the
+            ``COMPRESSLAB_SHARED_CACHE`` variable), searched first and NEVER written: a miss trains
+            into ``cache_dir``. Make it read-only for the students.
         refresh: retrain even when a cached model exists.
+
+    Every cache entry records the SHA-256 of its model file; an entry whose file does not match
+    (damaged, truncated or replaced) is not loaded: a warning says so and the model is trained
+    again. Cached files are loaded with ``trust=False``, so no code stored in them runs.
 
     Returns:
         A compiled tf_keras model. ``model.compresslab_info`` holds the cache key, the training
@@ -331,7 +384,7 @@ def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epoch
     Example:
         >>> model = baseline("seed_cnn", "digits")
     """
-    from .modelio import load_model, save_model
+    from .modelio import save_model
 
     if arch not in _BUILDERS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
@@ -351,17 +404,15 @@ def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epoch
     }
     key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir) if cache_dir is not None else default_data_home() / "baselines"
-    path = folder / f"{arch}-{data.name}-s{seed}-e{epochs}-{key}.keras"
+    name = f"{arch}-{data.name}-s{seed}-e{epochs}-{key}.keras"
+    path = folder / name
     meta_path = path.with_suffix(".json")
-    if path.exists() and not refresh:
-        try:
-            model = load_model(path)
-            compile_for_classification(model)
-            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-            model.compresslab_info = {**meta, "key": key, "cached": True, "path": str(path)}
-            return model
-        except ValueError:
-            pass  # a damaged cache entry is retrained below and overwritten
+    shared = shared_cache if shared_cache is not None else os.environ.get(SHARED_CACHE_VARIABLE) or None
+    if not refresh:
+        for place in ([Path(shared)] if shared else []) + [folder]:
+            model = _cached(place, name, key)
+            if model is not None:
+                return model
     model = build(arch, data.input_shape, data.num_classes, seed=seed)
     start = time.perf_counter()
     history = train(model, data, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
@@ -369,7 +420,7 @@ def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epoch
     folder.mkdir(parents=True, exist_ok=True)
     save_model(model, path)
     meta = {**key_fields, "train_seconds": round(seconds, 2),
-            "final_train_accuracy": float(history.history["accuracy"][-1])}
+            "final_train_accuracy": float(history.history["accuracy"][-1]), "sha256": _sha256(path)}
     tmp = meta_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta, indent=2))
     os.replace(tmp, meta_path)

@@ -1,4 +1,5 @@
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,8 +99,40 @@ def test_baseline_retrains_over_a_damaged_cache_file(digits, tmp_path):
     path = model.compresslab_info["path"]
     with open(path, "wb") as handle:
         handle.write(b"garbage")
-    again = cl.baseline("student_cnn", digits, epochs=1, cache_dir=tmp_path, progress=False)
+    with pytest.warns(UserWarning, match="does not match the SHA-256"):
+        again = cl.baseline("student_cnn", digits, epochs=1, cache_dir=tmp_path, progress=False)
     assert again.compresslab_info["cached"] is False
+
+
+def test_a_replaced_cache_file_is_never_loaded(digits, tmp_path):
+    # a valid model file of another architecture put in place of the cached one: loads fine, but is refused
+    model = cl.baseline("student_cnn", digits, epochs=1, cache_dir=tmp_path, progress=False)
+    other = cl.baseline("seed_cnn", digits, epochs=1, cache_dir=tmp_path / "other", progress=False)
+    Path(model.compresslab_info["path"]).write_bytes(Path(other.compresslab_info["path"]).read_bytes())
+    with pytest.warns(UserWarning, match="does not match the SHA-256"):
+        again = cl.baseline("student_cnn", digits, epochs=1, cache_dir=tmp_path, progress=False)
+    assert again.name == model.name and again.compresslab_info["cached"] is False
+    meta = Path(model.compresslab_info["path"]).with_suffix(".json")
+    meta.write_text("{}")  # metadata without a hash: not trusted either
+    with pytest.warns(UserWarning, match="no readable metadata with its SHA-256"):
+        assert cl.baseline("student_cnn", digits, epochs=1, cache_dir=tmp_path, progress=False
+                           ).compresslab_info["cached"] is False
+
+
+def test_a_shared_cache_is_read_first_and_never_written(digits, tmp_path, monkeypatch):
+    shared, own = tmp_path / "shared", tmp_path / "own"
+    prepared = cl.baseline("student_cnn", digits, epochs=1, cache_dir=shared, progress=False)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in shared.iterdir())
+    monkeypatch.setenv(cl.models.SHARED_CACHE_VARIABLE, str(shared))
+    hit = cl.baseline("student_cnn", digits, epochs=1, cache_dir=own, progress=False)
+    assert hit.compresslab_info["cached"] is True
+    assert Path(hit.compresslab_info["path"]).parent == shared
+    for a, b in zip(hit.get_weights(), prepared.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    miss = cl.baseline("student_cnn", digits, epochs=1, seed=3, cache_dir=own, progress=False)
+    assert miss.compresslab_info["cached"] is False
+    assert Path(miss.compresslab_info["path"]).parent == own  # trained into the student's own cache
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in shared.iterdir()) == before  # shared untouched
 
 
 def test_baseline_rejects_unknown_architecture(digits):

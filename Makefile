@@ -11,12 +11,14 @@ APP_ARGS ?=
 # JupyterLab refuses to run as root without this flag (CI and many containers run as root).
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
-.PHONY: lab test unit notebooks e2e bench lint app clean help
+.PHONY: lab test unit notebooks solutions e2e bench lint app clean help
 
 help:
 	@echo "make lab    - install into .venv (if needed) and open JupyterLab on notebooks/00_start_here.ipynb"
 	@echo "make test   - install into .venv (if needed) and run every test: unit, notebooks, browser"
-	@echo "make app    - serve the code-free classroom dashboard (notebooks/app.ipynb) with Voila"
+	@echo "make solutions - write the solution edition of the notebooks to build/solutions"
+	@echo "make app    - serve the code-free classroom dashboard (notebooks/app.ipynb) with Voila on 127.0.0.1"
+	@echo "             (a class: COMPRESSLAB_APP_TOKEN=... make app APP_ARGS='--ip 0.0.0.0'; docs/serving-a-class.md)"
 	@echo "make lint   - run ruff over the whole tree (CI runs it before make test)"
 	@echo "make bench  - run the benchmarks on real MNIST (../shared/data/mnist or COMPRESSLAB_DATA_DIR)"
 
@@ -34,7 +36,7 @@ lab: $(STAMP)
 		--ServerApp.root_dir=$(CURDIR) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
 app: $(STAMP)
-	$(BIN)/voila --port=$(PORT) $(APP_ARGS) notebooks/app.ipynb
+	$(BIN)/compresslab app --port=$(PORT) $(APP_ARGS)
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory unit
@@ -44,8 +46,16 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/e2e -q --timeout=1800
 
+# The student notebooks as students run them (checks say "not yet"), then the solution edition built from
+# instructor/solutions.json, where every check must say "correct!" (strict mode raises otherwise).
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbmake --nbmake-timeout=900 -q notebooks
+	$(MAKE) --no-print-directory solutions
+	COMPRESSLAB_EXERCISES_STRICT=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=900 -q build/solutions
+
+solutions: $(STAMP)
+	rm -rf build/solutions
+	$(BIN)/python scripts/solutions.py build/solutions
 
 e2e: $(STAMP)
 	@if [ -d tests/e2e ]; then bash tests/e2e/run.sh; else echo "no browser tests yet"; fi

@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--port", type=int, default=None, help="port to serve on (Voila's default otherwise)")
     app.add_argument("--no-browser", action="store_true", help="do not open a browser")
     app.add_argument("--notebook", default=None, help="another notebook to serve")
+    app.add_argument("--ip", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1: this machine only; any other needs --token)")
+    app.add_argument("--token", default=None,
+                     help="visitors must open http://HOST:PORT/?token=TOKEN (default: the COMPRESSLAB_APP_TOKEN "
+                          "variable); kept off the command line Voila is started with")
+    app.add_argument("--work-dir", default=None,
+                     help="the folder the app writes into (default: COMPRESSLAB_WORK_DIR, else one per OS user)")
 
     storage_help = "database URL, e.g. postgresql+psycopg2://user@host/db (default: the SQLite file data/studies.db)"
     worker = commands.add_parser("worker", help="join a study and run its trials until it is done")
@@ -224,27 +231,36 @@ def _sweep(args) -> int:
     return 0
 
 
-def app_command(notebook=None, port=None, no_browser=False) -> list[str]:
-    """The Voila command that serves the classroom app (Voila has no ``--allow-root``: it runs as root as is)."""
+def app_command(notebook=None, port=None, no_browser=False, *, ip: str = "127.0.0.1", token: str | None = None,
+                work_dir=None) -> tuple[list[str], dict]:
+    """The Voila command and environment that serve the classroom app (see :func:`compresslab.serving.voila_launch`).
+
+    Voila has no ``--allow-root``: it runs as root as is.
+    """
+    from .serving import voila_launch
+
     path = Path(notebook) if notebook else Path(__file__).resolve().parents[1] / "notebooks" / "app.ipynb"
     if not path.is_file():
         raise CommandError(f"{path} does not exist; the app notebook ships with a source checkout of compresslab "
                            "(or pass --notebook)")
     voila = shutil.which("voila", path=str(Path(sys.executable).parent)) or shutil.which("voila")
-    command = [voila] if voila else [sys.executable, "-m", "voila"]
-    if port is not None:
-        command.append(f"--port={int(port)}")
-    if no_browser:
-        command.append("--no-browser")
-    command.append(str(path))
-    return command
+    try:
+        return voila_launch([voila] if voila else [sys.executable, "-m", "voila"], path, port=port,
+                            no_browser=no_browser, ip=ip, token=token, work_dir=work_dir)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 def _app(args) -> int:
-    command = app_command(args.notebook, args.port, args.no_browser)
-    print(" ".join(command), flush=True)
+    import os
+
+    token = args.token or os.environ.get("COMPRESSLAB_APP_TOKEN") or None
+    command, environment = app_command(args.notebook, args.port, args.no_browser, ip=args.ip, token=token,
+                                       work_dir=args.work_dir)
+    print(" ".join(command) + ("   (token required: open the printed URL with ?token=...)" if token else ""),
+          flush=True)
     try:
-        return subprocess.call(command)
+        return subprocess.call(command, env=environment)
     except KeyboardInterrupt:
         return 0
 

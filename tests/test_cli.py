@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -123,14 +124,26 @@ def test_sweep_command_runs_a_grid_and_writes_a_report(tmp_path, capsys, trained
 def test_app_command(tmp_path, monkeypatch, capsys):
     notebook = tmp_path / "app.ipynb"
     notebook.write_text("{}")
-    command = cli.app_command(notebook, port=8899, no_browser=True)
+    command, environment = cli.app_command(notebook, port=8899, no_browser=True)
     assert command[-1] == str(notebook) and "--port=8899" in command and "--no-browser" in command
+    assert "--Voila.ip=127.0.0.1" in command  # this machine only, unless asked
     assert "--allow-root" not in command  # Voila has no such option (JupyterLab does)
     assert "voila" in " ".join(command[:3])
     calls = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda command: calls.append(command) or 0)
-    assert cli.main(["app", "--notebook", str(notebook), "--port", "8899"]) == 0
-    assert calls and calls[0][-1] == str(notebook)
+    monkeypatch.setattr(cli.subprocess, "call", lambda command, env: calls.append((command, env)) or 0)
+    assert cli.main(["app", "--notebook", str(notebook), "--port", "8899", "--token", "s3cret-token",
+                     "--work-dir", str(tmp_path / "ana")]) == 0
+    command, env = calls[0]
+    assert command[-1] == str(notebook)
+    assert not any("s3cret-token" in part for part in command)  # the token is not on the command line
+    assert "s3cret-token" in (Path(env["JUPYTER_CONFIG_DIR"]) / "voila.json").read_text()
+    assert oct((Path(env["JUPYTER_CONFIG_DIR"]) / "voila.json").stat().st_mode & 0o777) == "0o600"
+    assert env["COMPRESSLAB_WORK_DIR"] == str((tmp_path / "ana").resolve())
+    assert "s3cret-token" not in capsys.readouterr().out
+    assert cli.main(["app", "--notebook", str(notebook), "--ip", "0.0.0.0"]) == 2
+    assert "give a --token" in capsys.readouterr().err
+    assert cli.main(["app", "--notebook", str(notebook), "--token", "short"]) == 2
+    assert "shorter than 8 characters" in capsys.readouterr().err
     assert cli.main(["app", "--notebook", str(tmp_path / "missing.ipynb")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

@@ -22,6 +22,7 @@ from ..data import load_dataset
 from ..measure import measure
 from ..models import ARCHITECTURES
 from ..models import baseline as train_baseline
+from ..serving import work_folder
 from ._base import Panel
 from .distillation import DistillationLab
 from .pruning import PruningLab
@@ -29,6 +30,7 @@ from .quantization import QuantizationLab
 from .tradeoff import TradeoffBoard
 
 TABS = ("Quantize", "Prune", "Distill", "Compare")
+CLASS_STORAGE_VARIABLE = "COMPRESSLAB_CLASS_STORAGE"
 DATA_DIR_VARIABLE = "COMPRESSLAB_DATA_DIR"
 _COMPARE_INTRO = ("<p>Every variant measured in the other tabs (the PTQ / QAT buttons, <i>Add this pruned "
                   "model</i>, a distillation run) joins this chart when this tab is opened or on "
@@ -85,6 +87,9 @@ class ClassroomApp(Panel):
         data_dir: folder of MNIST's IDX files (default: ``COMPRESSLAB_DATA_DIR``, read here).
         baseline_options: keyword arguments for :func:`compresslab.baseline` (``epochs``, ``seed``,
             ``cache_dir``, ``progress``...), e.g. a few epochs in a test.
+        work_dir: the student's working folder; every file the app writes from a typed path lands
+            inside it (default: ``COMPRESSLAB_WORK_DIR``, else one folder per OS user; see
+            :func:`compresslab.serving.work_folder`).
 
     Controls: ``dataset``, ``arch``, ``load`` (load the data set and the baseline), ``add_pruned``
     (measure the Prune tab's model for Compare), ``gather`` (rebuild Compare). Attributes:
@@ -97,8 +102,10 @@ class ClassroomApp(Panel):
 
     title = "compresslab classroom"
 
-    def __init__(self, *, data_dir: str | os.PathLike | None = None, baseline_options: dict | None = None):
+    def __init__(self, *, data_dir: str | os.PathLike | None = None, baseline_options: dict | None = None,
+                 work_dir: str | os.PathLike | None = None):
         super().__init__()
+        self.work_dir = work_folder(work_dir)
         self.data_dir = mnist_folder(data_dir)
         options, note = dataset_choices(self.data_dir)
         self.baseline_options = dict(baseline_options or {})
@@ -153,7 +160,7 @@ class ClassroomApp(Panel):
             return
         with self.busy(None, label=f"building {tab}"):
             if tab == "Quantize":
-                panel = QuantizationLab(self.model, self.data)
+                panel = QuantizationLab(self.model, self.data, export_dir=self.work_dir / "exports")
                 children = [panel.view]
             elif tab == "Prune":
                 panel = PruningLab(self.model, self.data)
@@ -162,7 +169,9 @@ class ClassroomApp(Panel):
                 panel = DistillationLab(self.model, self.data)
                 children = [panel.view]
             else:
-                panel = TradeoffBoard(self.records())
+                # the class board's database is the teacher's choice (COMPRESSLAB_CLASS_STORAGE), not a visitor's
+                panel = TradeoffBoard(self.records(), class_storage=os.environ.get(CLASS_STORAGE_VARIABLE) or None,
+                                      lock_class_storage=True)
                 children = [widgets.HTML(_COMPARE_INTRO), self.controls["gather"], panel.view]
         self.panels[tab] = panel
         self.pages[index].children = children

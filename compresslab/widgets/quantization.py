@@ -34,6 +34,7 @@ from ..plots.quantization import (
     quantization_levels_traces,
 )
 from ..records import to_frame
+from ..serving import confined_path
 from ._base import Panel, figure_widget, replace_figure, update_traces
 
 ALL_LAYERS = "__all__"
@@ -68,7 +69,8 @@ class QuantizationLab(Panel):
         model: a trained tf_keras classifier (not modified).
         data: the data set; accuracy is measured on its test split.
         bits, scheme, granularity: the starting position of the controls.
-        export_dir: default folder for exported ``.tflite`` files (``<data home>/exports``).
+        export_dir: the folder exported ``.tflite`` files go to, and the only one the export box may
+            write into (``<data home>/exports`` by default).
         batch_size: images per compiled evaluation call.
 
     Example:
@@ -386,7 +388,12 @@ class QuantizationLab(Panel):
         return frame
 
     def export(self) -> Path:
-        """Write the chosen TFLite file to the path in ``controls['export_path']``."""
+        """Write the chosen TFLite file to the path in ``controls['export_path']``.
+
+        The path must lie inside the panel's ``export_dir`` (a relative path is taken inside it): a
+        path that leads out of it, by ``..``, an absolute path or a symbolic link, is refused, so a
+        served app never writes outside the student's folder.
+        """
         if not self.artifacts:
             raise ValueError("nothing to export yet: press a PTQ or QAT button first to make a TFLite file")
         name = self.controls["artifact"].value
@@ -395,7 +402,7 @@ class QuantizationLab(Panel):
         text = self.controls["export_path"].value.strip()
         if not text:
             raise ValueError("the export path is empty: type where to write the .tflite file")
-        path = self.artifacts[name].save(Path(text).expanduser())
+        path = self.artifacts[name].save(confined_path(self.export_dir, text))
         self.set_status(f"wrote {path} ({path.stat().st_size:,} bytes)")
         return path
 

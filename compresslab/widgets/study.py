@@ -104,7 +104,11 @@ class ClassSubmitBox(Panel):
 
     Args:
         records: a callable returning the Records to submit (e.g. ``lambda: board.records``).
-        storage: the class board's database URL (None: the default SQLite file); editable in the box.
+        storage: the class board's database URL (None: the default SQLite file); editable in the box
+            unless ``locked``.
+        locked: the storage is fixed (a served classroom app): the field is shown disabled and
+            :meth:`submit` always uses ``storage``, whatever the field says, so a visitor cannot make
+            the server write a database file where they choose.
 
     Pressing the button twice adds nothing the second time: a record already on the board is
     recognised (``cl.studies.submit``). Controls: ``study``, ``student``, ``storage``, ``submit``.
@@ -112,15 +116,17 @@ class ClassSubmitBox(Panel):
 
     title = "Submit to the class board"
 
-    def __init__(self, records, storage=None):
+    def __init__(self, records, storage=None, *, locked: bool = False):
         super().__init__()
         self._records = records
+        self._storage, self._locked = storage, bool(locked)
         self.controls["study"] = widgets.Text(value="", placeholder="class board, e.g. lab-3",
                                               description="class", layout=widgets.Layout(width="260px"))
         self.controls["student"] = widgets.Text(value="", placeholder="your name (empty: anonymous)",
                                                 description="student", layout=widgets.Layout(width="260px"))
         self.controls["storage"] = widgets.Text(value=storage or "", placeholder="database URL (empty: this machine)",
-                                                description="storage", layout=widgets.Layout(width="420px"))
+                                                description="storage", layout=widgets.Layout(width="420px"),
+                                                disabled=self._locked)
         self.controls["submit"] = widgets.Button(description="Submit to class board", icon="upload",
                                                  layout=widgets.Layout(width="220px"))
         self.run_button(self.controls["submit"], self.submit)
@@ -137,7 +143,7 @@ class ClassSubmitBox(Panel):
         if not name:
             raise ValueError("type the class board's name (your lecturer gives it, e.g. lab-3) before submitting")
         student = self.controls["student"].value.strip() or None
-        storage = self.controls["storage"].value.strip() or None
+        storage = self._storage if self._locked else (self.controls["storage"].value.strip() or None)
         records = list(self._records())
         with self.busy(self.controls["submit"], label="submitting"):
             added = submit(name, records, student=student, storage=storage)

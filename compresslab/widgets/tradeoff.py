@@ -67,6 +67,8 @@ class TradeoffBoard(Panel):
     Args:
         log_or_records: an experiment log path, an :class:`~compresslab.ExperimentLog`, or Records.
         size: the size measure plotted (see ``compresslab.plots.tradeoff.SIZE_MEASURES``).
+        class_storage, lock_class_storage: the class board's database URL for the "Submit to class
+            board" box, and whether a visitor may change it (see :class:`ClassSubmitBox`).
 
     Controls: ``techniques`` (filter), ``sort`` and ``descending`` (table order), ``size`` (which
     size is plotted), ``selected`` (variants shown side by side, ringed on the chart),
@@ -79,8 +81,9 @@ class TradeoffBoard(Panel):
 
     title = "Tradeoff board"
 
-    def __init__(self, log_or_records, *, size: str = "smallest"):
+    def __init__(self, log_or_records, *, size: str = "smallest", class_storage=None, lock_class_storage: bool = False):
         super().__init__()
+        self._class_storage, self._lock_class_storage = class_storage, lock_class_storage
         if size not in SIZE_MEASURES:
             raise ValueError(f"size is {size!r}; choose one of {', '.join(SIZE_MEASURES)}")
         self.source = log_or_records
@@ -121,7 +124,7 @@ class TradeoffBoard(Panel):
         """"Submit to class board" for every variant on this board (see :class:`ClassSubmitBox`)."""
         from .study import ClassSubmitBox
 
-        self.class_submit = ClassSubmitBox(lambda: self.records)
+        self.class_submit = ClassSubmitBox(lambda: self.records, self._class_storage, locked=self._lock_class_storage)
         return self.class_submit
 
     # -- state ---------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ Example:
 
 from __future__ import annotations
 
-from ._keras import keras
 from .data import Dataset
+from .modelio.convert import as_tf_keras
 from .models import accuracy as keras_accuracy
 from .models import check_model_fits
 from .records import Record
@@ -83,13 +83,7 @@ def measure(model_or_artifact, data: Dataset, *, name: str, technique: str = "ba
             seed=seed, extra={"tflite_mode": artifact.mode, **artifact.info, **(extra or {})},
         )
         return record
-    if not isinstance(model_or_artifact, keras.Model):
-        raise ValueError(
-            f"measure takes a tf_keras Model or a TFLiteArtifact (of an image classifier), got "
-            f"{type(model_or_artifact).__name__}; load a model file with cl.load_model, convert one with "
-            "cl.tflite.convert"
-        )
-    model = model_or_artifact
+    model = as_tf_keras(model_or_artifact, role="model (or a TFLiteArtifact)")
     check_model_fits(model, data)
     params, nonzero = count_params(model)
     artifact = convert(model, "float32") if (tflite or latency) else None

@@ -252,12 +252,24 @@ def train(model: keras.Model, data: Dataset, *, epochs: int, batch_size: int = 6
     )
 
 
-def check_model_fits(model, data: Dataset) -> None:
-    """Raise a clear ``ValueError`` when a model's input or output does not fit a data set."""
-    if not isinstance(model, keras.Model):
-        raise ValueError(
-            f"expected a tf_keras Model, got {type(model).__name__}; load files with cl.load_model"
-        )
+def check_model_fits(model, data: Dataset):
+    """Raise a clear ``ValueError`` when a model's input or output does not fit a data set.
+
+    Args:
+        model: a tf_keras or Keras 3 classifier (a Keras 3 model is converted, see
+            :func:`compresslab.modelio.as_tf_keras`).
+        data: the data set it will run on.
+
+    Returns:
+        The tf_keras model to compute with (``model`` itself when it is one).
+
+    Raises:
+        ModelTypeError: (a TypeError and a ValueError) if ``model`` is not a single-output Keras classifier.
+        ValueError: if its input shape or number of classes does not fit ``data``.
+    """
+    from .modelio.convert import as_tf_keras
+
+    model = as_tf_keras(model)
     model_shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
     if model_shape is None:
         raise ValueError("the model has several inputs; compresslab works with single-input image classifiers")
@@ -281,6 +293,7 @@ def check_model_fits(model, data: Dataset) -> None:
         raise ValueError(
             f"the model has {outputs} outputs but {data.name} has {data.num_classes} classes"
         )
+    return model
 
 
 def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:

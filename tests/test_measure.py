@@ -46,7 +46,7 @@ def test_entropy_bound():
 
 
 def test_measure_rejects_bad_input(trained_student, digits):
-    with pytest.raises(ValueError, match="tf_keras Model or a TFLiteArtifact"):
+    with pytest.raises(TypeError, match=r"model \(or a TFLiteArtifact\) must be a Keras classifier"):
         cl.measure("model.keras", digits, name="x")
     with pytest.raises(ValueError, match="compresslab Dataset"):
         cl.measure(trained_student, (digits.x_test, digits.y_test), name="x")
@@ -57,7 +57,8 @@ def test_measure_rejects_bad_input(trained_student, digits):
 
 
 def test_measure_names_what_it_was_given_and_what_it_accepts(small_digits):
-    with pytest.raises(ValueError, match="tf_keras Model or a TFLiteArtifact.*got str; load a model file with cl.load_model"):
+    with pytest.raises(TypeError, match=r"must be a Keras classifier \(a tf_keras or Keras 3 Model\); got str "
+                                        r"\(builtins\): to use a model file, load it with cl.load_model"):
         cl.measure("model.keras", small_digits, name="x")
     with pytest.raises(ValueError, match="compresslab Dataset, got tuple; load one with cl.load_dataset"):
         cl.measure("model.keras", (1, 2), name="x")

@@ -202,7 +202,7 @@ def test_simulate_bad_inputs_fail_before_work(trained_student):
         q.simulate(trained_student, 4)
     with pytest.raises(ValueError, match="no field"):
         q.simulate(trained_student, {"bits": 4, "colour": "red"})
-    with pytest.raises(TypeError, match="tf_keras Model"):
+    with pytest.raises(TypeError, match=r"must be a Keras classifier \(a tf_keras or Keras 3 Model\)"):
         q.simulate("model.h5", q.QuantSpec(bits=4))
 
 
@@ -395,7 +395,7 @@ def test_eight_bit_per_channel_on_mnist_is_within_a_fifth_of_a_point(mnist, cach
 
 
 def test_entry_points_refuse_what_is_not_a_tf_keras_classifier(trained_student, small_digits):
-    with pytest.raises(TypeError, match=r"tf_keras Model \(an image classifier\), got str.*cl.load_model"):
+    with pytest.raises(TypeError, match=r"a Keras classifier \(a tf_keras or Keras 3 Model\); got str.*cl.load_model"):
         q.simulate("model.keras", q.QuantSpec(bits=4))
     with pytest.raises(TypeError, match="got dict"):
         q.post_training({"model": 1}, small_digits)

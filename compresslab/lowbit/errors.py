@@ -196,7 +196,7 @@ def layer_errors(float_model, variant, data: Dataset, *, images: int = 256, seed
 
     from ..quantize.spec import _check_data, _check_model
 
-    _check_model(float_model)
+    float_model = _check_model(float_model)
     _check_data(data)
     if isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1:
         raise ValueError(f"images is {images!r}; it must be an integer >= 1")
@@ -204,7 +204,7 @@ def layer_errors(float_model, variant, data: Dataset, *, images: int = 256, seed
     if isinstance(variant, TFLiteArtifact):
         rows = _tflite_rows(float_model, variant, sample)
     else:
-        _check_model(variant)
+        variant = _check_model(variant)
         rows = _keras_rows(float_model, variant, sample)
     frame = pd.DataFrame(rows, columns=["layer", "storage", "weights", "weight_mse", "weight_snr_db",
                                         "output_rel_error", "output_snr_db"])

@@ -183,7 +183,7 @@ def post_training_lowbit(model, data: Dataset, spec: LowBitSpec | None = None, *
     spec = LowBitSpec() if spec is None else spec
     if not isinstance(spec, LowBitSpec):
         raise TypeError(f"spec must be a LowBitSpec, got {type(spec).__name__}")
-    _check_model(model)
+    model = _check_model(model)
     _check_data(data)
     check_model_fits(model, data)
     if isinstance(representative_images, bool) or not isinstance(representative_images, (int, np.integer)) \

@@ -133,7 +133,7 @@ def keras3_quantize_rows(model, data: Dataset, modes=KERAS3_MODES, *, latency: b
     if unknown or not modes:
         raise ValueError(f"modes {list(unknown) or list(modes)} are not Keras 3 quantization modes; "
                          f"choose from {list(KERAS3_MODES)}")
-    _check_model(model)
+    model = _check_model(model)
     _check_data(data)
     check_model_fits(model, data)
     params, nonzero = count_params(model)

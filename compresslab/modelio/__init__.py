@@ -15,6 +15,11 @@ are parsed with :mod:`zipfile`, :mod:`json` and :mod:`h5py`, never with Keras 3)
 Lambda layers and custom layers run code stored in (or referenced by) the file, so they are
 refused unless the caller passes ``trust=True``.
 
+Model objects get the same treatment: :func:`as_tf_keras` (in :mod:`.convert`) returns a tf_keras
+model unchanged and converts a Keras 3 model object once, through the same verified path; every
+entry point that takes a model calls it, and anything that is not a Keras classifier raises
+:class:`ModelTypeError`.
+
 The package is split along those steps: :mod:`.save` (atomic saving), :mod:`.load` (format
 detection and loading), :mod:`.checks` (safety checks and error wording), :mod:`.savedmodel`
 (SavedModel folders), :mod:`.keras3` (configuration translation), :mod:`.weights` (copying a
@@ -30,6 +35,7 @@ from __future__ import annotations
 # Every name below was importable from the single-module compresslab.modelio; the private
 # ones stay importable for code (and tests) written against it.
 from .checks import _GRAPH_MODELS, _H5_SUFFIXES, EXPECTED, _check_model_config, _unreadable  # noqa: F401
+from .convert import ModelTypeError, as_tf_keras, is_keras3_model, model_type_error
 from .keras3 import _ConversionError, _convert_model_config  # noqa: F401
 from .load import _convert_keras3, load_model  # noqa: F401
 from .save import save_model
@@ -41,4 +47,5 @@ from .verify import (  # noqa: F401
     keras3_reference_outputs,
 )
 
-__all__ = ["load_model", "save_model"]
+__all__ = ["ModelTypeError", "as_tf_keras", "is_keras3_model", "load_model", "model_type_error",
+           "save_model"]

@@ -64,7 +64,7 @@ def post_training(model, data: Dataset, mode: str = "dynamic", *, representative
         return post_training_lowbit(model, data, LowBitSpec(mode, **lowbit_options),
                                     representative_images=representative_images, seed=seed,
                                     name=name or f"{getattr(model, 'name', 'model')} ptq-{mode}")
-    _check_model(model)
+    model = _check_model(model)
     _check_data(data)
     if mode not in PTQ_MODES:
         raise ValueError(f"mode is {mode!r}; choose one of {', '.join(PTQ_MODES)} (TFLite converter) or "

@@ -58,7 +58,7 @@ def check_quantization_aware(model, bits: int = 8) -> None:
     Names the first unsupported layer and says what to do. Called by :func:`aware_training`
     before any work starts.
     """
-    _check_model(model)
+    model = _check_model(model)
     if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network", False):
         raise ValueError(
             f"model {model.name!r} is a subclassed Keras model; tfmot quantization-aware training "
@@ -138,7 +138,7 @@ def aware_training(model, data: Dataset, *, epochs: int, bits: int = 8, learning
         >>> result = aware_training(model, data, epochs=1)
         >>> result.artifact.accuracy(data), result.artifact.size_bytes
     """
-    _check_model(model)
+    model = _check_model(model)
     _check_data(data)
     if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
         raise ValueError(f"bits is {bits!r}; quantization-aware training supports integers from 2 to 8 "

@@ -69,7 +69,7 @@ def layer_sensitivity(model, data: Dataset, bits: int | Iterable[int] = 4, *, sc
     """
     import pandas as pd
 
-    _check_model(model)
+    model = _check_model(model)
     _check_data(data)
     bit_widths = _bits_list(bits)
     for width in bit_widths:  # validates scheme/granularity/fractional_bits for every width up front
@@ -170,7 +170,7 @@ def mixed_precision(model, data: Dataset, max_accuracy_drop: float = 0.5, *,
         >>> plan = mixed_precision(model, data, max_accuracy_drop=0.5)
         >>> plan.bits, plan.accuracy_drop_points, plan.met
     """
-    _check_model(model)
+    model = _check_model(model)
     _check_data(data)
     if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) \
             or not 0 <= max_accuracy_drop <= 100:

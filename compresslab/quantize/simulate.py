@@ -86,7 +86,7 @@ def quantize_weights(model, spec: QuantSpec) -> dict[tuple[str, str], QuantizedA
         >>> arrays = quantize_weights(model, QuantSpec(bits=4))
         >>> arrays[("conv1", "kernel")].scale
     """
-    _check_model(model)
+    model = _check_model(model)
     spec = _as_spec(spec)
     result = {}
     for layer in _chosen_layers(model, spec.layers):
@@ -167,7 +167,7 @@ def simulate(model, spec: QuantSpec, data: Dataset | None = None, *, calibration
     Example:
         >>> four_bit = simulate(model, QuantSpec(bits=4, granularity="per_channel"))
     """
-    _check_model(model)
+    model = _check_model(model)
     spec = _as_spec(spec)
     _chosen_layers(model, spec.layers)
     if spec.activation_bits is not None:
@@ -263,7 +263,7 @@ class SimulationEvaluator:
     """
 
     def __init__(self, model, x: np.ndarray, y: np.ndarray, batch_size: int = 256):
-        _check_model(model)
+        model = _check_model(model)
         self.live = LiveEvaluator(model, x, y, batch_size, kernels=quantizable_weights)
         self.model = self.live.model
         self.layers = self.live.layers

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._keras import keras
 from ..data import Dataset
 from ..specs import Spec, check_choice, check_int, check_layers, fail
 
@@ -99,22 +98,21 @@ def _as_spec(spec) -> QuantSpec:
 
 
 
-def _check_model(model) -> None:
-    """Raise a clear error unless ``model`` is a tf_keras classifier (one input, one class-score output)."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"expected a tf_keras Model (an image classifier), got {type(model).__name__}; "
-            "load files with cl.load_model (it converts Keras 3 and tf.keras files)"
-        )
+def _check_model(model):
+    """The tf_keras classifier to quantize (a Keras 3 model converted); a clear error for anything else."""
+    from ..modelio.convert import as_tf_keras
+
+    model = as_tf_keras(model)
     try:
         shape = model.output_shape
     except (AttributeError, RuntimeError):
-        return  # a subclassed or never-called model: its own checks (e.g. tfmot's) name the problem
+        return model  # a subclassed or never-called model: its own checks (e.g. tfmot's) name the problem
     if isinstance(shape, list) or len(shape) != 2:
         raise ValueError(
             f"model {model.name!r} is not a classifier: its output shape is {shape}; "
             "compresslab quantizes image classifiers with one output of shape (batch, classes)"
         )
+    return model
 
 
 def _check_data(data) -> None:

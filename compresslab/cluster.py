@@ -26,6 +26,7 @@ import numpy as np
 from ._keras import keras, tfmot
 from .data import Dataset
 from .layers import kernel_attributes
+from .modelio.convert import as_tf_keras
 from .models import check_model_fits, clone, compile_for_classification, outputs_logits, set_seed, train
 from .prune.finetune import HoldZeros
 from .prune.masks import nothing_to_do_message, skipped_layers, warn_skipped, zero_masks
@@ -158,6 +159,7 @@ def cluster_weights(model, spec: ClusterSpec, data: Dataset | None = None, epoch
     Example:
         >>> clustered = cluster_weights(model, ClusterSpec(clusters=8), data, epochs=1)
     """
+    model = as_tf_keras(model)
     spec = _check_inputs(model, spec, data, epochs, learning_rate)
     keep_zeros = spec.preserve_sparsity and bool(zero_masks(model))
     counts, skipped = _plan(model, spec, keep_zeros)
@@ -202,8 +204,6 @@ def cluster_weights(model, spec: ClusterSpec, data: Dataset | None = None, epoch
 
 def _check_inputs(model, spec, data, epochs, learning_rate) -> ClusterSpec:
     """Every argument checked before any work: the spec, coerced from a dict when needed."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"expected a tf_keras Model, got {type(model).__name__}")
     if isinstance(spec, dict):
         spec = ClusterSpec.from_dict(spec)
     if not isinstance(spec, ClusterSpec):

@@ -20,8 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._keras import keras, tf
+from ._keras import tf
 from .layers import kernel_variables
+from .modelio.convert import as_tf_keras
 from .models import clone
 
 Key = tuple[str, str]  # (layer name, attribute), e.g. ("conv1", "kernel")
@@ -58,9 +59,7 @@ class LiveEvaluator:
 
     def __init__(self, model, x, y, batch_size: int = 256, *,
                  kernels: Callable[[object], list[tuple[str, object]]] | None = None):
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"LiveEvaluator needs a tf_keras Model (a classifier), got {type(model).__name__}; "
-                            "load files with cl.load_model")
+        model = as_tf_keras(model)
         x = np.asarray(x, dtype=np.float32)
         y = np.asarray(y)
         if len(x) != len(y):

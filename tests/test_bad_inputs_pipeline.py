@@ -88,7 +88,7 @@ def test_autocompress_arguments_are_named(trained_student, small_digits, kwargs,
 
 
 def test_autocompress_refuses_what_is_not_a_model_or_a_dataset(small_digits, trained_student):
-    with pytest.raises(ValueError, match="model is a str, not a tf_keras Model"):
+    with pytest.raises(TypeError, match=r"model must be a Keras classifier \(a tf_keras or Keras 3 Model\); got str"):
         cl.autocompress("model.keras", small_digits)
     with pytest.raises(ValueError, match="data is a tuple, not a compresslab Dataset"):
         cl.autocompress(trained_student, (1, 2))

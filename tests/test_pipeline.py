@@ -75,7 +75,7 @@ def test_model_and_data_are_checked(trained_student, small_digits):
                                    np.zeros((2, 8, 8, 1), np.float32), [0, 1])
     with pytest.raises(ValueError, match="model and data"):
         cl.run_pipeline(trained_student, other, [{"step": "prune", "sparsity": 0.5}])
-    with pytest.raises(ValueError, match="not a tf_keras Model"):
+    with pytest.raises(TypeError, match=r"model must be a Keras classifier \(a tf_keras or Keras 3 Model\); got str"):
         cl.run_pipeline("model", small_digits, [{"step": "prune", "sparsity": 0.5}])
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._keras import keras
 from ..data import Dataset
+from ..modelio.convert import as_tf_keras
 from ..models import predict_logits
 from .spec import DistillSpec
 from .targets import logits_model
@@ -32,7 +33,7 @@ def compare(teacher: keras.Model, student: keras.Model, data: Dataset, spec: Dis
         >>> result = compare(teacher, cl.models.build("student_cnn", seed=0, width=0.5), data)
     """
     spec = _check_spec(spec)
-    _check_models(teacher, student)
+    teacher, student = _check_models(teacher, student)
     _check_data(data, ("teacher", teacher), ("student", student))
 
     def forward(run):
@@ -85,6 +86,7 @@ def compare_seeds(teacher: keras.Model, data: Dataset, spec: DistillSpec | None 
     from ..models import build
 
     spec = _check_spec(spec)
+    teacher = as_tf_keras(teacher, role="teacher")
     _check_data(data, ("teacher", teacher))
     teacher_view = logits_model(teacher)
     train_logits = predict_logits(teacher_view, data.x_train)  # shared by every seed's run

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._keras import keras, tf
 from ..data import Dataset
+from ..modelio.convert import as_tf_keras
 from ..models import (
     ProgressCallback,
     check_model_fits,
@@ -143,12 +144,10 @@ class Distiller(keras.Model):
 # Checks
 
 
-def _check_models(teacher, student) -> None:
+def _check_models(teacher, student) -> tuple:
+    """The (teacher, student) tf_keras models (Keras 3 ones converted), checked against each other."""
+    teacher, student = as_tf_keras(teacher, role="teacher"), as_tf_keras(student, role="student")
     for role, model in (("teacher", teacher), ("student", student)):
-        if not isinstance(model, keras.Model):
-            raise TypeError(
-                f"the {role} must be a tf_keras Model, got {type(model).__name__}; load files with cl.load_model"
-            )
         if isinstance(model.input_shape, list):
             raise ValueError(f"the {role} has several inputs; distillation needs single-input image classifiers")
     if teacher is student:
@@ -165,12 +164,14 @@ def _check_models(teacher, student) -> None:
             f"the teacher has {teacher_outputs} outputs but the student has {student_outputs}; "
             "both must predict the same classes"
         )
+    return teacher, student
 
 
 def _check_data(data, *models) -> None:
     if not isinstance(data, Dataset):
         raise TypeError(f"data must be a compresslab Dataset, got {type(data).__name__}")
     for role, model in models:
+        model = as_tf_keras(model, role=role)  # a ModelTypeError names the role and is not re-worded below
         try:
             check_model_fits(model, data)
         except ValueError as error:
@@ -264,7 +265,7 @@ def distill(teacher: keras.Model, student: keras.Model, data: Dataset, spec: Dis
         >>> distilled, history = distill(teacher, student, data, DistillSpec(temperature=20, alpha=0.1))
     """
     spec = _check_spec(spec)
-    _check_models(teacher, student)
+    teacher, student = _check_models(teacher, student)
     _check_data(data, ("teacher", teacher), ("student", student))
     teacher_view = logits_model(teacher)
     check_teacher(teacher_view, data)
@@ -321,8 +322,7 @@ def train_from_scratch(student: keras.Model, data: Dataset, spec: DistillSpec | 
         >>> scratch, history = train_from_scratch(student, data, DistillSpec(epochs=5))
     """
     spec = _check_spec(spec)
-    if not isinstance(student, keras.Model):
-        raise TypeError(f"the student must be a tf_keras Model, got {type(student).__name__}")
+    student = as_tf_keras(student, role="student")
     _check_data(data, ("student", student))
     trained = clone(student)
     compile_for_classification(trained, spec.learning_rate)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..data import Dataset
+from ..modelio.convert import as_tf_keras
 from ..records import ExperimentLog, Record
 from .recipe import TECHNIQUES, _parse, validate_recipe
 from .runner import _emit, run_pipeline
@@ -167,6 +168,7 @@ def sweep(model, data: Dataset, grid, log, *, executor=None, max_workers: int = 
                          "what lets a rerun skip finished configurations")
     log = ExperimentLog(log) if isinstance(log, (str, os.PathLike)) else log
     configurations = expand_grid(grid)
+    model = as_tf_keras(model)  # once, not once per configuration; ModelTypeError before any work
     problems, prepared = [], []
     for label, steps in configurations:
         try:

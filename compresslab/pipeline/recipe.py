@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from .._keras import keras
 from ..data import Dataset
+from ..modelio.convert import ModelTypeError, as_tf_keras, is_keras3_model, model_type_error
 from ..models import check_model_fits
 from .specs import (  # noqa: F401  (the constants are re-exported for older imports)
     _CHECKS,
@@ -194,10 +195,12 @@ def validate_recipe(recipe, model=None, data: Dataset | None = None) -> list[dic
         raise ValueError("the recipe has 1 problem:\n  - it has no steps; give at least one of " + ", ".join(STEPS))
     checked = [_check_step(index, step, problems) for index, step in enumerate(steps)]
     _check_order(checked, problems)
+    not_a_model = model is not None and not isinstance(model, keras.Model) and not is_keras3_model(model)
     if model is not None:
-        if not isinstance(model, keras.Model):
-            problems.append(f"the model is a {type(model).__name__}, not a tf_keras Model")
+        if not_a_model:
+            problems.append(str(model_type_error(model)))
         else:
+            model = as_tf_keras(model)
             if data is not None:
                 try:
                     check_model_fits(model, data)
@@ -209,7 +212,8 @@ def validate_recipe(recipe, model=None, data: Dataset | None = None) -> list[dic
     if problems:
         problems.sort(key=_step_number)  # stable: each step's problems together, in recipe order
         listing = "\n".join(f"  - {problem}" for problem in problems)
-        raise ValueError(f"the recipe has {len(problems)} problem(s); nothing was run:\n{listing}")
+        raise (ModelTypeError if not_a_model else ValueError)(
+            f"the recipe has {len(problems)} problem(s); nothing was run:\n{listing}")
     return [_plain_step(step) for step in checked]
 
 

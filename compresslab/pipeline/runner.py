@@ -16,6 +16,7 @@ from .. import codec
 from .._keras import keras
 from ..data import Dataset
 from ..measure import measure
+from ..modelio.convert import as_tf_keras
 from ..records import ExperimentLog, Record
 from ..tflite import TFLiteArtifact, convert
 from .recipe import RECIPES, TECHNIQUES, describe_step, validate_recipe
@@ -109,6 +110,7 @@ def run_pipeline(model, data: Dataset, recipe, log=None, *, name: str | None = N
         >>> result.final.accuracy, result.final.tflite_bytes
     """
     label = name or (recipe if isinstance(recipe, str) and recipe in RECIPES else "pipeline")
+    model = as_tf_keras(model)
     steps = validate_recipe(recipe, model, data)
     if not isinstance(model, keras.Model) or not isinstance(data, Dataset):
         raise ValueError("run_pipeline needs a tf_keras Model and a compresslab Dataset")

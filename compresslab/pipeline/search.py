@@ -21,6 +21,7 @@ from .. import codec
 from .._keras import keras
 from ..data import Dataset
 from ..measure import measure
+from ..modelio.convert import ModelTypeError, is_keras3_model, model_type_error
 from ..models import check_model_fits
 from ..records import ExperimentLog, Record
 from ..sizes import deployable_bytes
@@ -380,8 +381,9 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
         >>> found.best_record.extra["compressed_bytes"], found.best_record.accuracy
     """
     problems = []
-    if not isinstance(model, keras.Model):
-        problems.append(f"model is a {type(model).__name__}, not a tf_keras Model")
+    not_a_model = not isinstance(model, keras.Model) and not is_keras3_model(model)
+    if not_a_model:
+        problems.append(str(model_type_error(model)))
     if not isinstance(data, Dataset):
         problems.append(f"data is a {type(data).__name__}, not a compresslab Dataset")
     if not _is_number(max_accuracy_drop, 0) or max_accuracy_drop > 100:
@@ -411,11 +413,12 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
         problems.append(f"validation is {validation!r}; give the fraction of training images to carve off, in (0, 0.5)")
     if not problems:
         try:
-            check_model_fits(model, data)
+            model = check_model_fits(model, data)
         except ValueError as error:
             problems.append(str(error))
     if problems:
-        raise ValueError("autocompress cannot start:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise (ModelTypeError if not_a_model else ValueError)(
+            "autocompress cannot start:\n" + "\n".join(f"  - {p}" for p in problems))
     from ..studies.study import _optuna
 
     data = with_validation(data, validation, seed)

@@ -98,7 +98,7 @@ def filter_pruning(model, data: Dataset | None, ratio: float, *, finetune_epochs
     Example:
         >>> smaller = filter_pruning(model, data, 0.5, finetune_epochs=1)
     """
-    _check_model(model)
+    model = _check_model(model)
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio < 1.0:
         raise ValueError(f"ratio is {ratio!r}; it must be a number in [0, 1) (the fraction of filters removed)")
     if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) or finetune_epochs < 0:

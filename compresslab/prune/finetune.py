@@ -153,7 +153,7 @@ def finetune(model, data: Dataset, *, final_sparsity: float, schedule: str = "po
         raise ValueError(f"epochs is {epochs!r}; it must be an integer >= 1")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size is {batch_size}; it must be at least 1")
-    check_model_fits(model, data)
+    model = check_model_fits(model, data)
     layer_names = None if layers is None else tuple(layers)
     PruneSpec(sparsity=final_sparsity, layers=layer_names)  # validates the layer list form
     chosen = prunable_layers(model, layer_names)
@@ -265,7 +265,7 @@ def finetune_holding_zeros(model, data: Dataset, *, epochs: int, learning_rate: 
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
             or not math.isfinite(learning_rate) or learning_rate <= 0:
         raise ValueError(f"learning_rate is {learning_rate!r}; it must be a finite number > 0")
-    check_model_fits(model, data)
+    model = check_model_fits(model, data)
     result = clone(model)
     holder = HoldZeros([(variable, keep) for _, _, variable, keep in zero_masks(result)])
     train(result, data, epochs=epochs, batch_size=batch_size, seed=seed, learning_rate=learning_rate,

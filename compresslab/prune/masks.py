@@ -64,7 +64,7 @@ def prunable_layers(model, layers=None) -> list:
         ValueError: a name that is not a prunable layer, or a model with no prunable layer at all
             (naming the layers that hold its weights).
     """
-    _check_model(model)
+    model = _check_model(model)
     chosen = resolve_layers(model, layers, eligible=is_prunable, what="prunable layer")
     if not chosen:
         raise ValueError(nothing_to_do_message(model, "prune", "a Conv, Dense or DepthwiseConv2D kernel"))
@@ -122,11 +122,14 @@ def nothing_to_do_message(model, verb: str, needs: str) -> str:
             f"weights are {holders or 'none'}")
 
 
-def _check_model(model) -> None:
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"expected a tf_keras Model, got {type(model).__name__}; load files with cl.load_model")
+def _check_model(model):
+    """The built tf_keras model to prune (a Keras 3 model converted, see modelio.as_tf_keras)."""
+    from ..modelio.convert import as_tf_keras
+
+    model = as_tf_keras(model)
     if not model.built:
         raise ValueError("the model is not built yet: call it on an input or give it an Input layer first")
+    return model
 
 
 def _pruned_variables(layer, include_biases: bool) -> list:
@@ -162,7 +165,7 @@ def global_sparsity(model, layers=None, *, over: str = "prunable") -> float:
         >>> global_sparsity(pruned), global_sparsity(pruned, over="all")
     """
     if over == "all":
-        _check_model(model)
+        model = _check_model(model)
         if layers is not None:
             raise ValueError("layers applies to over='prunable' only; over='all' covers every weight")
         values = [w.numpy() for w in model.weights]

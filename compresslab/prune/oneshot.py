@@ -9,6 +9,7 @@ from ..models import clone, compile_for_classification
 from .filters import filter_pruning
 from .masks import (
     _check_m_by_n_layers,
+    _check_model,
     _exact_keep_mask,
     _global_keep_masks,
     _kernel_of,
@@ -76,6 +77,7 @@ def by_naive_threshold(model, threshold: float, *, layers=None):
         >>> broken = by_naive_threshold(model, 0.01)    # every negative kernel weight is now 0
     """
     PruneSpec(method="threshold", threshold=threshold, layers=layers)  # same validation
+    model = _check_model(model)
     chosen = prunable_layers(model, layers)
     copy = clone(model)
     targets = _same_layers(copy, chosen)
@@ -132,6 +134,7 @@ def to_layer_sparsities(model, sparsities: dict[str, float], *, include_biases: 
         raise ValueError("sparsities must be a non-empty dict {layer name: sparsity in [0, 1)}")
     for name, value in sparsities.items():
         PruneSpec(sparsity=value, layers=(name,), include_biases=include_biases)
+    model = _check_model(model)
     chosen = prunable_layers(model, tuple(sparsities))
     copy = clone(model)
     targets = _same_layers(copy, chosen)
@@ -185,6 +188,7 @@ def apply(model, spec: PruneSpec, data: Dataset | None = None):
     spec = _as_spec(spec)
     if spec.structure == "filters":
         return filter_pruning(model, data, spec.sparsity, layers=spec.layers)
+    model = _check_model(model)
     chosen = _resolve_for_spec(model, spec)
     copy = clone(model)
     targets = _same_layers(copy, chosen)

@@ -50,7 +50,7 @@ class PruningWorkbench:
             # Without this, a tuple (x, y) fails deep inside with an AttributeError.
             raise TypeError(f"data must be a compresslab Dataset, got {type(data).__name__}; "
                             "wrap arrays with cl.Dataset.from_arrays(...)")
-        check_model_fits(model, data)
+        model = check_model_fits(model, data)
         self.data = data
         chosen = {layer.name for layer in prunable_layers(model, layers)}
 

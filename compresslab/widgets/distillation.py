@@ -20,6 +20,7 @@ import ipywidgets as widgets
 
 from .. import distill as core
 from ..measure import measure
+from ..modelio.convert import as_tf_keras
 from ..models import build, predict_logits
 from ..plots.distillation import (
     entropy_bits,
@@ -78,6 +79,7 @@ class DistillationLab(Panel):
         base = core.DistillSpec() if spec is None else spec
         if not isinstance(base, core.DistillSpec):
             raise TypeError(f"spec must be a DistillSpec, got {type(base).__name__}")
+        teacher = as_tf_keras(teacher, role="teacher")
         core._check_data(data, ("teacher", teacher))
         self.teacher = teacher
         self.data = data

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import prune
+from ..modelio.convert import as_tf_keras
 from ..models import accuracy as keras_accuracy
 from ..plots import pruning as plots
 from ._base import Panel, figure_widget, replace_figure
@@ -57,7 +58,7 @@ class PruningLab(Panel):
     def __init__(self, model, data, *, layers=None, epochs: int = 2, batch_size: int = 64):
         super().__init__()
         started = time.perf_counter()
-        self.model = model
+        self.model = model = as_tf_keras(model)
         self.data = data
         self.batch_size = int(batch_size)
         self.workbench = prune.PruningWorkbench(model, data, layers=layers)

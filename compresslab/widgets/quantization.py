@@ -85,7 +85,7 @@ class QuantizationLab(Panel):
         super().__init__()
         if not isinstance(data, Dataset):
             raise TypeError(f"data must be a compresslab Dataset, got {type(data).__name__}")
-        check_model_fits(model, data)
+        model = check_model_fits(model, data)
         quantization.QuantSpec(bits=bits, scheme=scheme, granularity=granularity,
                                fractional_bits=7 if scheme == "fixed_point" else None)
         self.model = model

@@ -36,7 +36,7 @@ from .records import ExperimentLog, Record, to_frame  # noqa: E402
 
 # Loaded on first use: technique modules and views (views import ipywidgets / plotly).
 _LAZY_MODULES = {"quantize", "prune", "cluster", "distill", "pipeline", "plots", "widgets", "report", "cli", "tflite",
-                 "codec", "sizes", "studies", "sparse_vd", "lowbit"}
+                 "codec", "sizes", "studies", "sparse_vd", "lowbit", "exercises"}
 _LAZY_NAMES = {
     "QuantSpec": "quantize",
     "PruneSpec": "prune",

@@ -416,6 +416,7 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
             model = check_model_fits(model, data)
         except ValueError as error:
             problems.append(str(error))
+            not_a_model = isinstance(error, ModelTypeError)
     if problems:
         raise (ModelTypeError if not_a_model else ValueError)(
             "autocompress cannot start:\n" + "\n".join(f"  - {p}" for p in problems))

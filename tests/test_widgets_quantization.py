@@ -101,7 +101,7 @@ def test_ptq_button_adds_a_litert_record_and_export_writes_it(lab, small_digits,
     assert {trace.name for trace in lab.figures["size"].data} == {"baseline", "quantize"}
     assert not lab.controls["ptq_int8"].disabled  # re-enabled after the run
     assert lab.controls["export_path"].value.endswith("-PTQ-int8.tflite")
-    target = tmp_path / "model-int8.tflite"
+    target = lab.export_dir / "model-int8.tflite"  # exports stay inside the panel's folder (tests/test_serving.py)
     lab.controls["export_path"].value = str(target)
     lab.controls["export"].click()
     assert lab.last_error is None

@@ -40,9 +40,10 @@ def base_layout(title: str, x_title: str, y_title: str, **extra) -> dict:
         template=TEMPLATE,
         xaxis=dict(title=dict(text=x_title)),
         yaxis=dict(title=dict(text=y_title)),
-        margin=dict(l=60, r=20, t=50, b=50),
-        height=360,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        margin=dict(l=60, r=20, t=50, b=105),
+        height=390,
+        # Below the plot, not over it: a legend at the top ran into long titles on a projector.
+        legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0.0),
     )
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(layout.get(key), dict):

@@ -72,6 +72,29 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 
+def check_declared_sizes(path, members, *, what: str = "data") -> None:
+    """Refuse a zip archive (``.npz``, ``.keras``) whose members declare too much, before decompressing.
+
+    Args:
+        path: the archive, named in the error.
+        members: its ``zipfile.ZipInfo`` entries (``archive.infolist()``).
+        what: what the members hold, for the message ("arrays", "model files").
+
+    Raises:
+        ValueError: more than :data:`MAX_DATA_BYTES` in total, or a large member that expands more
+            than :data:`MAX_COMPRESSION_RATIO` times (a decompression bomb).
+    """
+    total = sum(member.file_size for member in members)
+    if total > MAX_DATA_BYTES:
+        raise ValueError(f"{path} declares {total:,} bytes of {what}, more than the {MAX_DATA_BYTES:,} "
+                         "compresslab decompresses from one file; refused before decompressing")
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > 64 * 1024**2 and ratio > MAX_COMPRESSION_RATIO:
+            raise ValueError(f"{path}: member {member.filename!r} expands {ratio:,.0f}x to {member.file_size:,} "
+                             "bytes, a decompression bomb rather than real content; refused before decompressing")
+
+
 def _check_archive(path: Path) -> None:
     """Refuse an .npz whose members declare too much data, before anything is decompressed."""
     try:
@@ -79,15 +102,7 @@ def _check_archive(path: Path) -> None:
             members = archive.infolist()
     except (OSError, zipfile.BadZipFile, ValueError, EOFError) as error:
         raise ValueError(f"{path} is not a readable .npz file ({error})") from None
-    total = sum(member.file_size for member in members)
-    if total > MAX_DATA_BYTES:
-        raise ValueError(f"{path} declares {total:,} bytes of arrays, more than the {MAX_DATA_BYTES:,} "
-                         "compresslab decompresses from one file; refused before decompressing")
-    for member in members:
-        ratio = member.file_size / max(member.compress_size, 1)
-        if member.file_size > 64 * 1024**2 and ratio > MAX_COMPRESSION_RATIO:
-            raise ValueError(f"{path}: member {member.filename!r} expands {ratio:,.0f}x to {member.file_size:,} "
-                             "bytes, a decompression bomb rather than images; refused before decompressing")
+    check_declared_sizes(path, members, what="arrays")
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -103,6 +118,39 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _labels_of(name: str, path: Path, key: str, labels) -> np.ndarray:
+    """The labels ``path`` holds, which must be classes of the data set; the error names the file."""
+    from .data import _CLASS_NAMES, _validate_labels
+
+    classes = len(_CLASS_NAMES[name])
+    labels = _validate_labels(f"{path} ({key})", labels)
+    if labels.max() >= classes:
+        raise ValueError(f"{path} holds label {int(labels.max())} ({key}); {name} has {classes} classes, "
+                         f"labels 0 to {classes - 1}: the file is corrupt or belongs to another data set")
+    return labels
+
+
+# The image shape of each named data set (MNIST-style images may carry a channel axis of 1).
+_IMAGE_SHAPES = {"mnist": ((28, 28), (28, 28, 1)), "fashion_mnist": ((28, 28), (28, 28, 1)),
+                 "cifar10": ((32, 32, 3),)}
+
+
+def _checked(name: str, arrays: dict[str, np.ndarray], sources: dict[str, Path]) -> dict[str, np.ndarray]:
+    """The arrays read for a named data set, checked against it; every error names the file at fault."""
+    for split in ("train", "test"):
+        images, where = arrays[f"x_{split}"], sources[f"x_{split}"]
+        if tuple(images.shape[1:]) not in _IMAGE_SHAPES[name]:
+            raise ValueError(f"{where} holds x_{split} images of shape {tuple(images.shape[1:])}; {name} images "
+                             f"are {' or '.join(map(str, _IMAGE_SHAPES[name]))}: the file is corrupt or of "
+                             "another data set")
+        arrays[f"y_{split}"] = _labels_of(name, sources[f"y_{split}"], f"y_{split}", arrays[f"y_{split}"])
+        if len(images) != len(arrays[f"y_{split}"]):
+            files = sorted({str(where), str(sources[f"y_{split}"])})
+            raise ValueError(f"{' and '.join(files)}: {len(images)} {split} images but {len(arrays[f'y_{split}'])} "
+                             "labels; the arrays do not belong together")
+    return arrays
+
+
 def _load_from_folder(name: str, folder: Path) -> dict[str, np.ndarray]:
     if name == "cifar10":
         batches = folder / "cifar-10-batches-py" if (folder / "cifar-10-batches-py").is_dir() else folder
@@ -113,19 +161,12 @@ def _load_from_folder(name: str, folder: Path) -> dict[str, np.ndarray]:
     )
     for candidate in npz_candidates:
         if candidate.exists():
-            return _load_npz(candidate)
+            return _checked(name, _load_npz(candidate), dict.fromkeys(_IDX_FILES, candidate))
     if name in ("mnist", "fashion_mnist"):
         paths = {key: _find(folder, stems[0]) for key, stems in _IDX_FILES.items()}
         missing = [_IDX_FILES[k][0] + ".gz" for k, p in paths.items() if p is None]
         if not missing:
-            arrays = {key: _read_idx(path) for key, path in paths.items()}
-            for split in ("train", "test"):
-                if len(arrays[f"x_{split}"]) != len(arrays[f"y_{split}"]):
-                    raise ValueError(
-                        f"{folder}: {len(arrays[f'x_{split}'])} {split} images but "
-                        f"{len(arrays[f'y_{split}'])} labels; the files do not belong together"
-                    )
-            return arrays
+            return _checked(name, {key: _read_idx(path) for key, path in paths.items()}, paths)
         raise ValueError(
             f"{folder} lacks {', '.join(missing)}; expected the four official IDX files "
             f"(train-images-idx3-ubyte.gz, ...) or {name}.npz"
@@ -185,13 +226,16 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_cifar_batches(folder: Path) -> dict[str, np.ndarray]:
-    parts = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
-    x_test, y_test = _read_cifar_batch(folder / "test_batch")
+    files = [folder / f"data_batch_{i}" for i in range(1, 6)] + [folder / "test_batch"]
+    parts = []
+    for path in files:
+        images, labels = _read_cifar_batch(path)
+        parts.append((images, _labels_of("cifar10", path, "labels", labels)))
     return {
-        "x_train": np.concatenate([p[0] for p in parts]),
-        "y_train": np.concatenate([p[1] for p in parts]),
-        "x_test": x_test,
-        "y_test": y_test,
+        "x_train": np.concatenate([p[0] for p in parts[:5]]),
+        "y_train": np.concatenate([p[1] for p in parts[:5]]),
+        "x_test": parts[5][0],
+        "y_test": parts[5][1],
     }
 
 

@@ -117,31 +117,71 @@ def read_header(blob: bytes) -> dict:
         header = json.loads(zlib.decompress(blob[9 : 9 + header_length]))
     except (zlib.error, ValueError) as error:
         raise ValueError(f"corrupt compressed model: unreadable header ({error})") from None
+    if not isinstance(header, dict) or not isinstance(header.get("tensors"), list):
+        raise ValueError("corrupt compressed model: the header is not a table of the architecture and tensors")
     header["_payload_start"] = 9 + header_length
     header["_file_bytes"] = len(blob)
     return header
 
 
-def decode(blob: bytes):
+def decode(blob: bytes, *, trust: bool = False):
     """Rebuild a working tf_keras model from :func:`encode`'s bytes.
+
+    Args:
+        blob: the bytes of a ``.cldc`` file.
+        trust: allow Lambda and custom layers in the stored architecture. They run code stored in
+            or named by the file, so pass ``True`` only for files you made yourself.
 
     Returns:
         A compiled tf_keras model whose weights equal the encoded ones exactly.
 
     Raises:
-        ValueError: the bytes are not a compresslab compressed model, or are truncated or corrupt.
+        ValueError: the bytes are not a compresslab compressed model, are truncated or corrupt, or
+            hold Lambda or custom layers and ``trust`` is False.
 
     Example:
         >>> model = decode(Path("model.cldc").read_bytes())
     """
+    return _decode(blob, trust, "the compressed model")
+
+
+def _architecture(header: dict, trust: bool, where) -> keras.Model:
+    """The model the header describes, checked like any model file before Keras sees it."""
+    from ..modelio.checks import _check_model_config
+
+    architecture = header.get("architecture")
+    if not isinstance(architecture, dict):
+        raise ValueError("corrupt compressed model: the header holds no architecture")
+    _check_model_config(architecture, where, trust)
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
+    try:
+        # tf_keras refuses stored Lambda code unless safe mode is off; trust was checked above
+        with SafeModeScope(not trust):
+            return keras.models.model_from_json(json.dumps(architecture))
+    except Exception as error:
+        raise ValueError(f"cannot rebuild the architecture stored in the file: {error}") from None
+
+
+def _decode(blob: bytes, trust: bool, where):
     header = read_header(blob)
     blob = bytes(blob)
     payload = blob[header["_payload_start"] : -4]
+    model = _architecture(header, trust, where)
     try:
-        model = keras.models.model_from_json(json.dumps(header["architecture"]))
-    except Exception as error:
-        raise ValueError(f"cannot rebuild the architecture stored in the file: {error}") from None
-    entries = header["tensors"]
+        model.set_weights(_tensors(header["tensors"], payload, model))
+    except ValueError:
+        raise
+    except Exception as error:  # a header with a valid checksum but malformed fields (a crafted file)
+        raise ValueError(f"corrupt compressed model: malformed tensor table ({type(error).__name__}: "
+                         f"{error})") from None
+    from ..models import compile_for_classification
+
+    compile_for_classification(model)
+    return model
+
+
+def _tensors(entries, payload: bytes, model) -> list[np.ndarray]:
     if len(entries) != len(model.weights):
         raise ValueError(f"corrupt compressed model: {len(entries)} tensors stored, the architecture has "
                          f"{len(model.weights)}")
@@ -155,11 +195,7 @@ def decode(blob: bytes):
         if start < 0 or length < 0 or start + length > len(payload):
             raise ValueError("corrupt compressed model: a tensor lies outside the file")
         arrays.append(_decode_tensor(entry, payload[start : start + length], shape))
-    model.set_weights(arrays)
-    from ..models import compile_for_classification
-
-    compile_for_classification(model)
-    return model
+    return arrays
 
 
 def size_breakdown(blob: bytes) -> dict:
@@ -191,12 +227,26 @@ def write(model_or_blob, path) -> Path:
     return atomic_write(path, bytes(blob))
 
 
-def read(path):
-    """Read a file written by :func:`write` and decode it into a tf_keras model."""
+def read(path, *, trust: bool = False):
+    """Read a file written by :func:`write` and decode it into a tf_keras model.
+
+    Args:
+        path: the ``.cldc`` file.
+        trust: allow Lambda and custom layers (see :func:`decode`).
+
+    Raises:
+        ValueError: the file is missing, a folder, not a ``.cldc`` file, damaged, or holds code
+            and ``trust`` is False; the message names the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path} does not exist or is not a file; expected a compresslab .cldc file")
     try:
-        return decode(path.read_bytes())
+        blob = path.read_bytes()
+        return _decode(blob, trust, path)
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read ({error.strerror or error})") from None
     except ValueError as error:
+        if str(path) in str(error):
+            raise
         raise ValueError(f"{path}: {error}") from None

@@ -29,6 +29,14 @@ def _short(error: BaseException, limit: int = 400) -> str:
 
 
 def _check_model_config(config: dict, path: Path, trust: bool) -> None:
+    try:
+        _check_config(config, path, trust)
+    except (AttributeError, TypeError, KeyError) as error:  # a layer entry that is not the dict it should be
+        raise ValueError(f"cannot load {str(path)!r}: its model configuration is malformed "
+                         f"({type(error).__name__}: {_short(error)})") from None
+
+
+def _check_config(config: dict, path: Path, trust: bool) -> None:
     class_name = config.get("class_name")
     inner = config.get("config")
     if class_name not in _GRAPH_MODELS or not isinstance(inner, dict) or "layers" not in inner:

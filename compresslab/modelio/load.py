@@ -15,6 +15,7 @@ from pathlib import Path
 import h5py
 
 from .._keras import keras
+from ..datafiles import check_declared_sizes
 from .checks import _H5_SUFFIXES, EXPECTED, _check_model_config, _short, _unreadable
 from .keras3 import _ConversionError, _convert_model_config
 from .savedmodel import _load_saved_model
@@ -90,6 +91,7 @@ def _is_keras3(version) -> bool:
 def _load_keras_zip(path: Path, trust: bool, verify: bool):
     try:
         with zipfile.ZipFile(path) as archive:
+            check_declared_sizes(path, archive.infolist())
             names = set(archive.namelist())
             if "config.json" not in names:
                 raise _unreadable(path, "the zip has no config.json, so it is not a .keras model file")
@@ -155,6 +157,9 @@ def _convert_keras3(path: Path, config: dict, weights, trust: bool, verify: bool
         tf_config = _convert_model_config(config)
     except _ConversionError as error:
         raise ValueError(f"cannot convert the Keras 3 model in {str(path)!r} to tf_keras: {error}") from None
+    except (AttributeError, TypeError, KeyError, IndexError) as error:  # entries that are not what Keras 3 writes
+        raise _unreadable(path, f"its Keras 3 model configuration is malformed ({type(error).__name__}: "
+                                f"{_short(error)})") from None
     try:
         # safe_mode=False lets a trusted Lambda's stored bytecode load; untrusted ones were refused above.
         model = keras.saving.deserialize_keras_object(tf_config, safe_mode=not trust)
@@ -166,8 +171,8 @@ def _convert_keras3(path: Path, config: dict, weights, trust: bool, verify: bool
             _copy_weights(model, config, weights.root())
     except _ConversionError as error:
         raise ValueError(f"cannot copy the weights of the Keras 3 model in {str(path)!r}: {error}") from None
-    except (OSError, KeyError) as error:
-        raise _unreadable(path, f"its weights are unreadable ({_short(error)})") from None
+    except Exception as error:  # h5py on a damaged file: OSError, KeyError, RuntimeError, ValueError...
+        raise _unreadable(path, f"its weights are unreadable ({type(error).__name__}: {_short(error)})") from None
     if verify:
         _verify_against_keras3(model, path, trust)
     return model

@@ -41,6 +41,9 @@ def read_saved_model_metadata(path) -> dict | None:
     metadata = saved_metadata_class()()
     try:
         metadata.ParseFromString(path.read_bytes())
+    except OSError as error:  # a folder in the file's place, or a file that cannot be read
+        raise ValueError(f"{str(path)!r} cannot be read as a Keras SavedModel metadata file "
+                         f"({error.strerror or error})") from None
     except DecodeError as error:
         raise ValueError(f"{str(path)!r} is not a valid Keras SavedModel metadata file "
                          f"(corrupt or truncated?): {error}") from None

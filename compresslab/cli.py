@@ -7,7 +7,8 @@
     compresslab class create NAME [--storage URL]          # a class board students submit to
     compresslab study NAME [--storage URL]                 # a study's progress
 
-A sweep config is a JSON file (relative paths are taken from the config file's folder)::
+A sweep config is a JSON file, or YAML named ``.yaml``/``.yml`` (relative paths are taken from the config
+file's folder)::
 
     {"model": "seed_cnn",                 # a zoo architecture (trained and cached) or a model file
      "dataset": "digits",                 # or {"name": "mnist", "data_dir": "../shared/data/mnist"}
@@ -150,28 +151,98 @@ def _type_problems(config: dict, base: Path) -> list[str]:
     return problems
 
 
-def load_config(path) -> dict:
-    """Read and check a sweep config; relative paths become relative to the config's folder."""
-    path = Path(path)
-    if not path.is_file():
-        raise CommandError(f"{path} does not exist; give a JSON sweep config")
+def _dataset_problems(dataset) -> list[str]:
+    from .data import DATASETS
+
+    allowed = f"a data set name ({', '.join(DATASETS)}) or {{'name': ..., 'data_dir': ...}}"
+    if dataset is None:
+        return []
+    if isinstance(dataset, dict):
+        unknown = sorted(set(map(str, dataset)) - {"name", "data_dir"})
+        if unknown:
+            return [f"dataset has unknown key(s) {unknown}; it takes name and data_dir"]
+        name, data_dir = dataset.get("name", "digits"), dataset.get("data_dir")
+        if data_dir is not None and (not isinstance(data_dir, str) or not data_dir):
+            return [f"dataset.data_dir is {data_dir!r}; it must be a folder path"]
+    else:
+        name = dataset
+    if not isinstance(name, str) or name not in DATASETS:
+        key = "dataset.name" if isinstance(dataset, dict) else "dataset"
+        return [f"{key} is {name!r}; it must be " + (f"one of {', '.join(DATASETS)}" if key != "dataset" else allowed)]
+    return []
+
+
+def _grid_problems(grid) -> list[str]:
+    """Every configuration of the grid checked as a recipe (no model needed), before any training."""
+    from .pipeline.grid import expand_grid
+    from .pipeline.recipe import validate_recipe
+
     try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CommandError(f"{path} is not valid JSON ({error})") from None
-    if not isinstance(config, dict):
-        raise CommandError(f"{path} must hold a JSON object with keys {sorted(CONFIG_KEYS)}")
+        configurations = expand_grid(grid)
+    except ValueError as error:
+        return [f"grid: {error}"]
     problems = []
-    unknown = sorted(set(config) - CONFIG_KEYS)
+    for label, steps in configurations:
+        try:
+            validate_recipe(steps)
+        except ValueError as error:  # "the recipe has N problem(s)...:" then one "  - step ..." line each
+            lines = [line.strip().removeprefix("- ") for line in str(error).splitlines()[1:]] or [str(error)]
+            problems += [f"grid configuration {label}: {line}" for line in lines]
+    return problems
+
+
+def _read_config(path: Path):
+    """The config file's contents: JSON, or YAML for .yaml/.yml (read with yaml.safe_load, no code runs)."""
+    if path.is_dir():
+        raise CommandError(f"{path} is a folder; give a sweep config file (.json, .yaml)")
+    if not path.is_file():
+        raise CommandError(f"{path} does not exist; give a sweep config file (.json, .yaml)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"{path} cannot be read ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{path} is not a text file; a sweep config is JSON or YAML") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:  # pragma: no cover - PyYAML comes with optuna, a dependency
+            raise CommandError(f"{path} is YAML but PyYAML is not installed; use a .json config") from None
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise CommandError(f"{path} is not valid YAML ({' '.join(str(error).split())})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CommandError(f"{path} is not valid JSON ({error})") from None
+
+
+def load_config(path) -> dict:
+    """Read and check a sweep config; relative paths become relative to the config's folder.
+
+    Every value is checked (types, ranges, each grid configuration as a recipe) before anything is
+    trained; all problems are listed, one line each, in a :class:`CommandError`.
+    """
+    path = Path(path)
+    config = _read_config(path)
+    if not isinstance(config, dict):
+        raise CommandError(f"{path} must hold an object (a mapping) with keys {sorted(CONFIG_KEYS)}, "
+                           f"not {type(config).__name__}")
+    problems = []
+    unknown = sorted(set(map(str, config)) - CONFIG_KEYS)
     if unknown:
         problems.append(f"unknown key(s) {unknown}; a sweep config takes {sorted(CONFIG_KEYS)}")
     for key in ("model", "dataset", "grid", "log"):
         if key not in config:
             problems.append(f"missing key {key!r}")
     dataset = config.get("dataset")
-    if dataset is not None and not isinstance(dataset, (str, dict)):
-        problems.append("dataset must be a name ('digits', 'mnist', ...) or {'name': ..., 'data_dir': ...}")
+    problems += _dataset_problems(dataset)
     problems += _type_problems(config, path.resolve().parent)
+    if isinstance(config.get("grid"), (dict, list)):
+        problems += _grid_problems(config["grid"])
+    if len(problems) == 1:
+        raise CommandError(f"{path}: {problems[0]}")
     if problems:
         raise CommandError(f"{path} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
     base = path.resolve().parent

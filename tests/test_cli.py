@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,16 @@ GOOD_GRID = {"steps": ["prune"], "prune.sparsity": [0.5], "prune.epochs": 1}
     ({"log": "afile/runs.jsonl"}, "log 'afile/runs.jsonl' cannot be written:"),
     ({"report": "afile/r.html"}, "report 'afile/r.html' cannot be written:"),
     ({"log": "."}, "is a folder"),
+    ({"dataset": 3}, "dataset is 3; it must be a data set name (digits, mnist"),
+    ({"dataset": "imagenet"}, "dataset is 'imagenet'"),
+    ({"dataset": {"name": 5}}, "dataset.name is 5; it must be one of digits"),
+    ({"dataset": {"name": "mnist", "data_dir": 5}}, "dataset.data_dir is 5; it must be a folder path"),
+    ({"dataset": {"name": "mnist", "folder": "x"}}, "dataset has unknown key(s) ['folder']"),
+    ({"grid": {"steps": ["quantize"], "quantize.bits": [4, "x"]}}, "grid configuration quantize.bits=\"x\": step 1 "
+                                                                  "(quantize): QuantSpec.bits is 'x'; it must be"),
+    ({"grid": {"steps": ["prune"], "prune.sparsity": [0.5, 1.5]}}, "grid configuration prune.sparsity=1.5: step 1"),
+    ({"grid": {"steps": ["prune"], "quantize.bits": 4}}, "grid: grid key 'quantize.bits' must be"),
+    ({"grid": {"steps": ["frobnicate"]}}, "grid configuration configuration: step 1"),
 ])
 def test_sweep_config_values_of_the_wrong_type_or_place_are_refused_before_any_work(
         tmp_path, capsys, monkeypatch, change, words):
@@ -83,6 +94,60 @@ def test_sweep_config_values_of_the_wrong_type_or_place_are_refused_before_any_w
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
     assert trained == []  # nothing was trained
+
+
+def test_one_problem_is_one_line_naming_the_key_and_value(tmp_path, capsys):
+    config = tmp_path / "sweep.json"
+    config.write_text(json.dumps({"model": "seed_cnn", "dataset": "digits", "grid": GOOD_GRID, "log": "r.jsonl",
+                                  "epochs": "ten"}))
+    assert cli.main(["sweep", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "epochs is 'ten'; it must be an integer >= 1 or null" in err
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("sweep.yaml", "model: 5\ndataset: digits\nlog: r.jsonl\ngrid: {steps: [prune], prune.sparsity: 0.5}\n",
+     "model is 5; it must be a zoo architecture name"),
+    ("sweep.yml", "model: seed_cnn\ndataset: digits\nlog: r.jsonl\nepochs: ten\n"
+                  "grid: {steps: [prune], prune.sparsity: 0.5}\n", "epochs is 'ten'"),
+    ("sweep.yaml", "model: seed_cnn\n  dataset: [digits\n", "is not valid YAML"),
+    ("sweep.yaml", "- a\n- list\n", "must hold an object (a mapping)"),
+    ("sweep.yaml", "!!python/object/apply:os.system ['touch pwned']\n", "is not valid YAML"),
+    ("sweep.json", '{"model": "seed_cnn",}', "is not valid JSON"),
+    ("sweep.json", "[1, 2]", "must hold an object"),
+    ("sweep.json", b"\xff\xfe\x00binary", "is not a text file"),
+])
+def test_config_files_that_cannot_be_read_are_clean_errors(tmp_path, capsys, monkeypatch, name, text, words):
+    trained = []
+    monkeypatch.setattr("compresslab.baseline", lambda *a, **k: trained.append(1))
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / name
+    config.write_bytes(text if isinstance(text, bytes) else text.encode())
+    assert cli.main(["sweep", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and name in err and "Traceback" not in err
+    assert trained == [] and not (tmp_path / "pwned").exists()
+
+
+def test_a_config_that_is_a_folder_or_unreadable_is_a_clean_error(tmp_path, capsys):
+    (tmp_path / "conf.json").mkdir()
+    assert cli.main(["sweep", str(tmp_path / "conf.json")]) == 2
+    assert "conf.json is a folder" in capsys.readouterr().err
+    if os.geteuid() != 0:  # root reads any file, whatever its mode
+        unreadable = tmp_path / "secret.json"
+        unreadable.write_text("{}")
+        unreadable.chmod(0)
+        assert cli.main(["sweep", str(unreadable)]) == 2
+        assert "secret.json cannot be read" in capsys.readouterr().err
+
+
+def test_a_yaml_config_runs_like_its_json_twin(tmp_path, monkeypatch):
+    config = tmp_path / "sweep.yaml"
+    config.write_text("model: seed_cnn\ndataset: digits\nlog: runs/p.jsonl\n"
+                      "grid:\n  steps: [prune]\n  prune.sparsity: [0.5, 0.8]\n")
+    loaded = cli.load_config(config)
+    assert loaded["log"] == str(tmp_path / "runs" / "p.jsonl")
+    assert loaded["grid"] == {"steps": ["prune"], "prune.sparsity": [0.5, 0.8]}
 
 
 def test_an_unwritable_report_path_is_a_clean_error(tmp_path, capsys):

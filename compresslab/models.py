@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import atomic_write
 from ._keras import keras, versions
 from .data import Dataset, default_data_home, load_dataset
 
@@ -366,8 +367,17 @@ def _cached(folder: Path, name: str, key: str):
     return model
 
 
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` can be written, or created (its nearest existing parent can be written)."""
+    probe = folder.expanduser().absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK)
+
+
 def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epochs: int | None = None,
              seed: int = 0, batch_size: int = 64, data_dir=None, cache_dir=None, shared_cache=None,
+             read_only: bool | None = None, train_if_missing: bool = True,
              progress: bool = True, refresh: bool = False) -> keras.Model:
     """A trained zoo model, cached on disk so a notebook's second run starts in seconds.
 
@@ -384,6 +394,10 @@ def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epoch
         shared_cache: a folder of baselines prepared once for a class (default: the
             ``COMPRESSLAB_SHARED_CACHE`` variable), searched first and NEVER written: a miss trains
             into ``cache_dir``. Make it read-only for the students.
+        read_only: never write ``cache_dir`` (default: when it cannot be written); a miss is
+            trained into the user's own cache, ``<data home>/baselines``, which is searched too.
+        train_if_missing: False raises a ValueError instead of training when no verified cached
+            entry exists (a class that must use the baselines prepared for it).
         refresh: retrain even when a cached model exists.
 
     Every cache entry records the SHA-256 of its model file; an entry whose file does not match
@@ -416,16 +430,27 @@ def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epoch
         "versions": {k: v for k, v in versions().items() if k in ("tensorflow", "tf_keras", "compresslab")},
     }
     key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:16]
-    folder = Path(cache_dir) if cache_dir is not None else default_data_home() / "baselines"
+    own = default_data_home() / "baselines"
+    folder = Path(cache_dir) if cache_dir is not None else own
     name = f"{arch}-{data.name}-s{seed}-e{epochs}-{key}.keras"
-    path = folder / name
-    meta_path = path.with_suffix(".json")
     shared = shared_cache if shared_cache is not None else os.environ.get(SHARED_CACHE_VARIABLE) or None
+    places = ([Path(shared)] if shared else []) + [folder]
+    if read_only or (read_only is None and not _writable(folder)):
+        if folder.absolute() == own.absolute() or not _writable(own):
+            raise ValueError(f"the baseline cache {folder} is read-only and {own} cannot be written either; give "
+                             "cache_dir a folder you can write (or set COMPRESSLAB_HOME)")
+        places.append(own)
+        folder = own  # a miss is trained into the user's own cache, never into the read-only one
     if not refresh:
-        for place in ([Path(shared)] if shared else []) + [folder]:
+        for place in places:
             model = _cached(place, name, key)
             if model is not None:
                 return model
+    if not train_if_missing:
+        raise ValueError(f"no verified cached baseline {name} in {', '.join(map(str, places))}, and training is "
+                         "disallowed (train_if_missing=False): ask for the prepared baselines or allow training")
+    path = folder / name
+    meta_path = path.with_suffix(".json")
     model = build(arch, data.input_shape, data.num_classes, seed=seed)
     start = time.perf_counter()
     history = train(model, data, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
@@ -434,9 +459,7 @@ def baseline(arch: str = "seed_cnn", dataset: str | Dataset = "digits", *, epoch
     save_model(model, path)
     meta = {**key_fields, "train_seconds": round(seconds, 2),
             "final_train_accuracy": float(history.history["accuracy"][-1]), "sha256": _sha256(path)}
-    tmp = meta_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, meta_path)
+    atomic_write(meta_path, json.dumps(meta, indent=2))
     model.compresslab_info = {**meta, "key": key, "cached": False, "path": str(path)}
     return model
 

@@ -1,3 +1,4 @@
+import os
 import time
 from pathlib import Path
 
@@ -171,3 +172,55 @@ def test_models_that_are_not_single_output_classifiers_are_named_clearly(digits)
     dense_map = keras.Model(inputs, keras.layers.Conv2D(10, 3)(inputs))
     with pytest.raises(ValueError, match=r"output has shape \(None, 26, 26, 10\)"):
         check_model_fits(dense_map, digits)
+
+
+def _snapshot(folder: Path):
+    return sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir())
+
+
+def test_a_read_only_cache_is_read_and_a_miss_trains_into_the_users_own(digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPRESSLAB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(cl.models.SHARED_CACHE_VARIABLE, raising=False)
+    prepared_dir = tmp_path / "class-baselines"
+    prepared = cl.baseline("student_cnn", digits, epochs=1, cache_dir=prepared_dir, progress=False)
+    before = _snapshot(prepared_dir)
+    hit = cl.baseline("student_cnn", digits, epochs=1, cache_dir=prepared_dir, read_only=True, progress=False)
+    assert hit.compresslab_info["cached"] is True and hit.compresslab_info["path"] == prepared.compresslab_info["path"]
+    miss = cl.baseline("student_cnn", digits, epochs=1, seed=5, cache_dir=prepared_dir, read_only=True,
+                       progress=False)
+    own = tmp_path / "home" / "baselines"
+    assert miss.compresslab_info["cached"] is False and Path(miss.compresslab_info["path"]).parent == own
+    assert _snapshot(prepared_dir) == before  # the read-only cache was never written
+    again = cl.baseline("student_cnn", digits, epochs=1, seed=5, cache_dir=prepared_dir, read_only=True,
+                        progress=False)
+    assert again.compresslab_info["cached"] is True  # found in the user's own cache the second time
+    with pytest.raises(ValueError, match="is read-only and .* cannot be written either"):
+        cl.baseline("student_cnn", digits, epochs=1, seed=6, cache_dir=own, read_only=True, progress=False)
+
+
+def test_training_can_be_disallowed_when_no_verified_entry_exists(digits, tmp_path):
+    model = cl.baseline("student_cnn", digits, epochs=1, cache_dir=tmp_path, progress=False)
+    assert cl.baseline("student_cnn", digits, epochs=1, cache_dir=tmp_path, train_if_missing=False,
+                       progress=False).compresslab_info["cached"] is True
+    path = Path(model.compresslab_info["path"])
+    path.write_bytes(path.read_bytes()[:-10])  # damaged: the hash no longer matches
+    with pytest.warns(UserWarning, match="does not match the SHA-256"):
+        with pytest.raises(ValueError, match=f"no verified cached baseline {path.name} in .*training is disallowed"):
+            cl.baseline("student_cnn", digits, epochs=1, cache_dir=tmp_path, train_if_missing=False, progress=False)
+    assert len(path.read_bytes()) > 0  # the damaged file was neither loaded nor replaced
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into a mode 0555 folder, so the permission cannot make it read-only")
+def test_an_unwritable_cache_dir_is_detected_without_a_flag(digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPRESSLAB_HOME", str(tmp_path / "home"))
+    shared = tmp_path / "shared"
+    cl.baseline("student_cnn", digits, epochs=1, cache_dir=shared, progress=False)
+    shared.chmod(0o555)
+    try:
+        before = _snapshot(shared)
+        miss = cl.baseline("student_cnn", digits, epochs=1, seed=7, cache_dir=shared, progress=False)
+        assert Path(miss.compresslab_info["path"]).parent == tmp_path / "home" / "baselines"
+        assert _snapshot(shared) == before
+    finally:
+        shared.chmod(0o755)

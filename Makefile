@@ -8,6 +8,11 @@ PORT ?= 8888
 # Extra flags for the servers, e.g. LAB_ARGS="--no-browser --IdentityProvider.token=secret".
 LAB_ARGS ?=
 APP_ARGS ?=
+# The classroom app: `make app TOKEN=... IP=0.0.0.0 WORK_DIR=/srv/class/ana` (docs/serving-a-class.md).
+# The token reaches compresslab through its environment, never a command line, and is not echoed.
+IP ?= 127.0.0.1
+TOKEN ?=
+WORK_DIR ?=
 # JupyterLab refuses to run as root without this flag (CI and many containers run as root).
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
@@ -18,7 +23,7 @@ help:
 	@echo "make test   - install into .venv (if needed) and run every test: unit, notebooks, browser"
 	@echo "make solutions - write the solution edition of the notebooks to build/solutions"
 	@echo "make app    - serve the code-free classroom dashboard (notebooks/app.ipynb) with Voila on 127.0.0.1"
-	@echo "             (a class: COMPRESSLAB_APP_TOKEN=... make app APP_ARGS='--ip 0.0.0.0'; docs/serving-a-class.md)"
+	@echo "             (a class: make app TOKEN=... IP=0.0.0.0 [WORK_DIR=...]; docs/serving-a-class.md)"
 	@echo "make lint   - run ruff over the whole tree (CI runs it before make test)"
 	@echo "make bench  - run the benchmarks on real MNIST (../shared/data/mnist or COMPRESSLAB_DATA_DIR)"
 
@@ -36,7 +41,8 @@ lab: $(STAMP)
 		--ServerApp.root_dir=$(CURDIR) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
 app: $(STAMP)
-	$(BIN)/compresslab app --port=$(PORT) $(APP_ARGS)
+	@$(if $(TOKEN),COMPRESSLAB_APP_TOKEN='$(TOKEN)' )$(BIN)/compresslab app --port=$(PORT) --ip=$(IP) \
+		$(if $(WORK_DIR),--work-dir='$(WORK_DIR)') $(APP_ARGS)
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory unit

@@ -186,10 +186,16 @@ def _port_model(model: dict, zip_format: bool) -> None:
     elif zip_format and model.get("class_name") == "Sequential":
         model.update(module="keras", registered_name=None)
     for layer in (model.get("config") or {}).get("layers", []):
-        if layer.get("class_name") in _GRAPHS and "layers" in (layer.get("config") or {}):
-            _port_model(layer, zip_format)
-        else:
+        inner_layers = (layer.get("config") or {}).get("layers") if layer.get("class_name") in _GRAPHS else None
+        if inner_layers is None:
             _port_layer(layer)
+            continue
+        if layer["class_name"] != "Sequential" or (inner_layers and inner_layers[0].get("class_name") == "InputLayer"):
+            # tf_keras gives such a nested model a hidden call of its own (node 0), so the outer graph
+            # refers to its first real call as node 1, which Keras 3 numbers 0: no one file serves both.
+            raise NotPortable(f"layer {layer.get('name', (layer.get('config') or {}).get('name'))!r} is a nested "
+                              f"{layer['class_name']} model, whose calls tf_keras and Keras 3 number differently")
+        _port_model(layer, zip_format)
 
 
 def _port_layer(layer: dict) -> None:

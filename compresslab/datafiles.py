@@ -125,8 +125,9 @@ def _labels_of(name: str, path: Path, key: str, labels) -> np.ndarray:
     classes = len(_CLASS_NAMES[name])
     labels = _validate_labels(f"{path} ({key})", labels)
     if labels.max() >= classes:
-        raise ValueError(f"{path} holds label {int(labels.max())} ({key}); {name} has {classes} classes, "
-                         f"labels 0 to {classes - 1}: the file is corrupt or belongs to another data set")
+        raise ValueError(f"{path} ({key}) holds label {int(labels.max())}, out of range for {classes} classes "
+                         f"of {name}; labels must lie in [0, {classes - 1}]: the file is corrupt or belongs to "
+                         "another data set")
     return labels
 
 

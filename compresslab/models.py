@@ -139,17 +139,26 @@ def build(arch: str, input_shape=(28, 28, 1), num_classes: int = 10, *, seed: in
 # Training
 
 
+def _unwrapped_activation(activation):
+    # tfmot's QuantizeAwareActivation keeps the layer's own activation function in ``.activation``.
+    while activation is not None and not hasattr(activation, "__name__") and hasattr(activation, "activation"):
+        activation = activation.activation
+    return activation
+
+
 def outputs_logits(model: keras.Model) -> bool:
-    """True when the model's last layer does not already apply a softmax."""
+    """True when the model's last layer does not already apply a softmax.
+
+    Sees through tfmot's wrappers (pruning, clustering, quantization-aware training), which hold
+    the real last layer in ``.layer`` and may wrap its activation.
+    """
     last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    if activation is not None and getattr(activation, "__name__", "") == "softmax":
+    while isinstance(last, keras.layers.Wrapper):
+        last = last.layer
+    if isinstance(last, keras.layers.Softmax):
         return False
-    if isinstance(last, (keras.layers.Softmax,)):
-        return False
-    if isinstance(last, keras.layers.Activation) and getattr(last.activation, "__name__", "") == "softmax":
-        return False
-    return True
+    activation = _unwrapped_activation(getattr(last, "activation", None))
+    return getattr(activation, "__name__", "") != "softmax"
 
 
 def compile_for_classification(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:

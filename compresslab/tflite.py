@@ -180,11 +180,30 @@ class _Runner:
         return float(statistics.median(times))
 
 
+# tfmot layers whose own variables are bookkeeping, not parameters of the model: pruning masks,
+# thresholds and step counters, quantizer ranges, cluster centroids and indices. The layer they wrap
+# keeps its kernel and bias under its own name, and those are counted.
+_TFMOT_BOOKKEEPING = ("PruneLowMagnitude", "QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer",
+                      "ClusterWeights", "ClusterWeightsMHA")
+
+
+def parameter_weights(model: keras.Model) -> list:
+    """The model's parameters: every weight except the variables tfmot's wrappers add.
+
+    Kernels, biases and normalisation statistics count; a pruning wrapper's mask, threshold and
+    step, a quantization wrapper's ranges and step, a clustering wrapper's centroids and indices do
+    not, so a wrapped model has the parameter count of the model it wraps.
+    """
+    scopes = tuple(f"{layer.name}/" for layer in model.submodules
+                   if type(layer).__name__ in _TFMOT_BOOKKEEPING and hasattr(layer, "name"))
+    return [weight for weight in model.weights if not (scopes and weight.name.startswith(scopes))]
+
+
 def count_params(model: keras.Model) -> tuple[int, int]:
-    """(all parameters, non-zero parameters) over every weight of the model."""
+    """(all parameters, non-zero parameters) over the model's parameters (see :func:`parameter_weights`)."""
     total = 0
     nonzero = 0
-    for weight in model.weights:
+    for weight in parameter_weights(model):
         values = weight.numpy()
         total += values.size
         nonzero += int(np.count_nonzero(values))

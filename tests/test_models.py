@@ -1,5 +1,6 @@
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 
 import compresslab as cl
 from compresslab import models
+from compresslab._keras import keras
 
 
 @pytest.mark.parametrize(
@@ -224,3 +226,33 @@ def test_an_unwritable_cache_dir_is_detected_without_a_flag(digits, tmp_path, mo
         assert _snapshot(shared) == before
     finally:
         shared.chmod(0o755)
+
+
+def test_outputs_logits_sees_through_tfmot_wrappers():
+    from compresslab._keras import tfmot
+
+    inputs = keras.Input((28, 28, 1))
+    softmax = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
+    logits = cl.models.student_cnn(width=0.5)
+    api = tfmot()
+    for model, expected in ((softmax, False), (logits, True)):
+        assert cl.models.outputs_logits(model) is expected
+        assert cl.models.outputs_logits(api.sparsity.keras.prune_low_magnitude(cl.models.clone(model))) is expected
+        assert cl.models.outputs_logits(api.quantization.keras.quantize_model(cl.models.clone(model))) is expected
+        clustered = api.clustering.keras.cluster_weights(
+            cl.models.clone(model), number_of_clusters=4,
+            cluster_centroids_init=api.clustering.keras.CentroidInitialization.LINEAR)
+        assert cl.models.outputs_logits(clustered) is expected
+
+
+def test_no_from_logits_warning_when_training_wrapped_softmax_models(small_digits):
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.Flatten()(keras.layers.MaxPooling2D(2)(x))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cl.prune.finetune(model, small_digits, final_sparsity=0.5, epochs=1)
+        cl.quantize.aware_training(model, small_digits, epochs=1)
+        cl.cluster.cluster_weights(model, cl.ClusterSpec(clusters=4), small_digits, epochs=1)
+    assert not [w for w in caught if "from_logits" in str(w.message)], [str(w.message) for w in caught]

@@ -43,3 +43,31 @@ def test_save_is_atomic_and_load_checks_the_file(trained_student, tmp_path):
 
 def test_latency_is_a_positive_median(trained_student, digits):
     assert 0 < convert(trained_student).latency_ms(digits.x_test[:1], runs=5, warmup=2) < 1000
+
+
+def test_parameter_counts_leave_out_what_tfmot_wrappers_add(trained_student, small_digits):
+    from compresslab._keras import tfmot
+    from compresslab.quantize import aware_training
+    from compresslab.tflite import count_params, parameter_weights
+
+    params, nonzero = count_params(trained_student)
+    assert params == trained_student.count_params()  # the tf_keras count: kernels, biases
+    qat = aware_training(trained_student, small_digits, epochs=1).model
+    assert count_params(qat)[0] == params
+    assert len(qat.weights) > len(parameter_weights(qat))  # the quantizer ranges and steps were there
+    pruned = tfmot().sparsity.keras.prune_low_magnitude(models.clone(trained_student))
+    assert count_params(pruned) == (params, nonzero)
+    names = [weight.name for weight in parameter_weights(pruned)]
+    assert not any(name.endswith(("mask:0", "threshold:0", "pruning_step:0")) for name in names)
+    bn = models.clone(trained_student)
+    assert count_params(bn) == (params, nonzero)
+
+
+def test_batch_norm_statistics_count_as_parameters():
+    from compresslab._keras import keras
+    from compresslab.tflite import count_params
+
+    inputs = keras.Input((4, 4, 1))
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.BatchNormalization()(inputs)))
+    model = keras.Model(inputs, outputs)
+    assert count_params(model)[0] == model.count_params() == 4 + 16 * 2 + 2

@@ -21,9 +21,9 @@ from .data import Dataset
 from .modelio.convert import as_tf_keras
 from .models import accuracy as keras_accuracy
 from .models import check_model_fits
-from .records import Record
+from .records import Record, with_reference
 from .sizes import entropy_bytes  # re-exported: it lived here first
-from .tflite import TFLiteArtifact, convert, count_params
+from .tflite import TFLiteArtifact, convert, count_params, parameter_weights
 
 
 def spec_dict(spec) -> dict:
@@ -39,7 +39,7 @@ def spec_dict(spec) -> dict:
 
 def measure(model_or_artifact, data: Dataset, *, name: str, technique: str = "baseline", spec=None,
             tflite: bool = True, latency: bool = True, threads: int = 1, seed: int | None = None,
-            extra: dict | None = None) -> Record:
+            extra: dict | None = None, reference: Record | None = None) -> Record:
     """Measure a model variant into a :class:`Record`.
 
     Args:
@@ -54,6 +54,8 @@ def measure(model_or_artifact, data: Dataset, *, name: str, technique: str = "ba
         threads: CPU threads for the latency measurement.
         seed: the seed of the run that produced the variant.
         extra: further named figures to store in ``Record.extra``.
+        reference: the Record of the model this variant came from when it has other parameters
+            (a distilled student: its teacher's); ratios are then against that model.
 
     Returns:
         The :class:`Record`.
@@ -82,22 +84,23 @@ def measure(model_or_artifact, data: Dataset, *, name: str, technique: str = "ba
             latency_threads=threads if latency else None,
             seed=seed, extra={"tflite_mode": artifact.mode, **artifact.info, **(extra or {})},
         )
-        return record
+        return record if reference is None else with_reference(record, reference)
     model = as_tf_keras(model_or_artifact, role="model (or a TFLiteArtifact)")
     check_model_fits(model, data)
     params, nonzero = count_params(model)
     artifact = convert(model, "float32") if (tflite or latency) else None
-    return Record(
+    record = Record(
         name=name, technique=technique, spec=spec_payload, dataset=data.name,
         accuracy=keras_accuracy(model, data), accuracy_backend="keras",
         params=params, nonzero_params=nonzero, dense_float32_bytes=4 * params,
         tflite_bytes=artifact.size_bytes if tflite else None,
         gzip_bytes=artifact.gzip_bytes if tflite else None,
-        entropy_bytes=entropy_bytes([w.numpy() for w in model.weights]),
+        entropy_bytes=entropy_bytes([w.numpy() for w in parameter_weights(model)]),
         latency_ms=artifact.latency_ms(sample, threads=threads) if latency else None,
         latency_threads=threads if latency else None,
         seed=seed, extra=dict(extra or {}),
     )
+    return record if reference is None else with_reference(record, reference)
 
 
 __all__ = ["measure", "entropy_bytes", "spec_dict"]

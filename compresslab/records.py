@@ -19,7 +19,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,7 +50,7 @@ def _short(value, limit: int = 60) -> str:
 
 # Field groups of a Record, by the check they need (see _check_record).
 _TEXTS = ("technique", "dataset", "accuracy_backend", "timestamp")
-_COUNTS = ("params", "nonzero_params", "dense_float32_bytes", "tflite_bytes", "gzip_bytes")
+_COUNTS = ("params", "nonzero_params", "dense_float32_bytes", "tflite_bytes", "gzip_bytes", "reference_bytes")
 _AMOUNTS = ("entropy_bytes", "latency_ms")
 
 
@@ -114,6 +114,8 @@ def _check_record(record: Record) -> None:
         setattr(record, name, _as_float(name, getattr(record, name), 0.0))
     record.spec = _as_mapping("spec", record.spec)
     record.extra = _as_mapping("extra", record.extra)
+    if record.reference is not None and not (isinstance(record.reference, str) and record.reference):
+        raise _record_error("reference", record.reference, "it must be the reference model's name or None")
     if record.params is not None and record.nonzero_params is not None and record.nonzero_params > record.params:
         raise _record_error("nonzero_params", record.nonzero_params,
                             f"it cannot exceed params ({record.params})")
@@ -132,7 +134,7 @@ class Record:
         accuracy_backend: ``"keras"`` or ``"litert"`` (the interpreter that produced ``accuracy``).
         params: all parameters of the model.
         nonzero_params: parameters that are not exactly zero.
-        dense_float32_bytes: ``4 * params``, the reference for every compression ratio.
+        dense_float32_bytes: ``4 * params``: the model's own dense float32 size.
         tflite_bytes: bytes of the real converted TFLite flatbuffer.
         gzip_bytes: bytes of that flatbuffer after ``gzip -9``.
         entropy_bytes: Shannon bound of the weights' values (sum over tensors of n * H / 8).
@@ -141,6 +143,10 @@ class Record:
         seed: the seed of the run that produced the variant, when there was one.
         timestamp: ISO 8601 time of measurement (UTC).
         extra: further named figures (e.g. ``sparse_bytes``, ``compressed_bytes``).
+        reference: name of the model the variant came from, when it is another model (the teacher
+            of a distilled student); None when the variant has the parameters of its reference.
+        reference_bytes: that reference's dense float32 bytes. Every "x smaller" ratio divides
+            :func:`ratio_reference_bytes` (this, else ``dense_float32_bytes``) by the variant's size.
     """
 
     name: str
@@ -160,6 +166,8 @@ class Record:
     seed: int | None = None
     timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     extra: dict = field(default_factory=dict)
+    reference: str | None = None
+    reference_bytes: int | None = None
 
     def __post_init__(self):
         _check_record(self)
@@ -202,8 +210,37 @@ class Record:
         return cls(**payload)
 
 
+def ratio_reference_bytes(record: Record) -> int | None:
+    """The bytes every "x smaller" ratio of ``record`` is against: its reference's dense float32 size.
+
+    That is ``reference_bytes`` when the variant came from another model (a distilled student: the
+    teacher), else the variant's own ``dense_float32_bytes`` (pruning, clustering and quantization
+    keep the parameters of the model they came from).
+    """
+    return record.reference_bytes if record.reference_bytes is not None else record.dense_float32_bytes
+
+
+def with_reference(record: Record, reference: Record) -> Record:
+    """``record`` measured against ``reference``, the model it came from (e.g. a student's teacher).
+
+    Returns:
+        A copy of ``record`` with ``reference`` (its name) and ``reference_bytes`` (its dense
+        float32 bytes) set.
+
+    Example:
+        >>> student = with_reference(measure(distilled, data, name="student"), teacher_record)
+    """
+    if not isinstance(reference, Record):
+        raise TypeError(f"reference must be a Record (of the model the variant came from), got "
+                        f"{type(reference).__name__}")
+    return replace(record, reference=reference.name, reference_bytes=reference.dense_float32_bytes)
+
+
 def to_frame(records):
     """One row per record, with derived columns ``sparsity``, ``ratio_vs_float32_gzip`` and ``accuracy_pct``.
+
+    Also ``ratio_reference_bytes`` (see :func:`ratio_reference_bytes`): what the variant's size
+    ratios are against.
 
     ``records``: Records, an :class:`ExperimentLog` or a log path, or a compresslab study
     (see :func:`load_records`).
@@ -223,6 +260,7 @@ def to_frame(records):
         row["spec_json"] = json.dumps(row["spec"], sort_keys=True)
         row["sparsity"] = record.sparsity
         row["accuracy_pct"] = None if record.accuracy is None else 100.0 * record.accuracy
+        row["ratio_reference_bytes"] = ratio_reference_bytes(record)
         row["ratio_vs_float32_gzip"] = (
             record.dense_float32_bytes / record.gzip_bytes
             if record.dense_float32_bytes and record.gzip_bytes else None
@@ -231,7 +269,7 @@ def to_frame(records):
             row[f"extra.{key}"] = value
         rows.append(row)
     columns = [f.name for f in fields(Record) if f.name != "extra"]
-    columns += ["spec_json", "sparsity", "accuracy_pct", "ratio_vs_float32_gzip"]
+    columns += ["spec_json", "sparsity", "accuracy_pct", "ratio_reference_bytes", "ratio_vs_float32_gzip"]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=columns)

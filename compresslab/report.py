@@ -37,6 +37,7 @@ TABLE_COLUMNS = {
     "extra.compressed_bytes": "compressed file B",
     "size_bytes": "smallest file B",
     "ratio": "x smaller",
+    "reference": "against",
     "latency_ms": "latency ms",
 }
 
@@ -77,9 +78,10 @@ def report_frame(records):
     sizes, sources = size_column(frame, "smallest")
     frame["size_bytes"] = sizes
     frame["size_source"] = sources
+    # One reference per variant: the model it came from (a distilled student's teacher), not its own count.
     frame["ratio"] = [
-        (dense / size if dense and size else None)
-        for dense, size in zip(frame["dense_float32_bytes"], frame["size_bytes"])
+        (reference / size if reference and size else None)
+        for reference, size in zip(frame["ratio_reference_bytes"], frame["size_bytes"])
     ]
     return frame
 
@@ -198,7 +200,8 @@ def render_html(records, *, title: str = "compresslab report", data=None, env: d
 <h1>{safe_title}</h1>
 <p class="meta">Generated {generated} by compresslab {html.escape(env['versions'].get('compresslab', ''))}.
 Accuracy is top-1 on each data set's held-out test split; sizes are real bytes of files
-(dense float32 = 4 bytes per parameter is the reference of every ratio).</p>
+(every "x smaller" is against the dense float32 size, 4 bytes per parameter, of the model the variant came
+from: a distilled student's teacher, named under "against"; otherwise the variant's own parameters).</p>
 <h2>Summary</h2>{_summary(frame)}
 <h2>Size against accuracy</h2>
 <p class="note">Each point is a variant, plotted at the smallest file measured for it; the dotted line is the

@@ -183,3 +183,22 @@ def test_append_repairs_a_tail_longer_than_one_read_chunk(tmp_path):
         log.append(_record(2))
     assert [r.name for r in log] == ["variant 1", "variant 2"]
     assert len((tmp_path / "log.jsonl.torn").read_bytes()) == 200_011
+
+
+def test_a_record_carries_its_references_bytes():
+    from compresslab.records import Record, ratio_reference_bytes, to_frame, with_reference
+
+    teacher = Record(name="teacher", params=1000, dense_float32_bytes=4000)
+    student = Record(name="student", technique="distill", params=100, dense_float32_bytes=400)
+    assert ratio_reference_bytes(student) == 400  # no reference: its own parameters
+    linked = with_reference(student, teacher)
+    assert (linked.reference, linked.reference_bytes, ratio_reference_bytes(linked)) == ("teacher", 4000, 4000)
+    assert Record.from_dict(linked.to_dict()) == linked
+    assert linked.key == student.key  # the reference is a figure, not part of the variant's identity
+    assert to_frame([teacher, linked])["ratio_reference_bytes"].tolist() == [4000, 4000]
+    with pytest.raises(ValueError, match="Record.reference_bytes is -1"):
+        Record(name="x", reference_bytes=-1)
+    with pytest.raises(ValueError, match="Record.reference is 5; it must be the reference model's name"):
+        Record(name="x", reference=5)
+    with pytest.raises(TypeError, match="reference must be a Record"):
+        with_reference(student, "teacher")

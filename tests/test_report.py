@@ -112,3 +112,36 @@ def test_the_three_files_of_a_report_carry_one_run_id(tmp_path):
     second = cl.write_report(records, tmp_path / "r.html")
     assert json.loads(second["json"].read_text())["run_id"] != run  # a new write, a new id in all three
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files or journal left
+
+
+def test_a_distilled_students_ratio_is_against_its_teacher(trained_seed_cnn, trained_student, small_digits,
+                                                           tmp_path):
+    teacher = cl.measure(trained_seed_cnn, small_digits, name="teacher", latency=False)
+    student = cl.measure(trained_student, small_digits, name="distilled student", technique="distill",
+                         latency=False, reference=teacher)
+    assert (student.reference, student.reference_bytes) == ("teacher", teacher.dense_float32_bytes)
+    assert student.tflite_bytes < teacher.tflite_bytes  # the student's file is the smaller one
+    frame = cl.report.report_frame([teacher, student])
+    row = frame.set_index("name").loc["distilled student"]
+    assert row["ratio"] == pytest.approx(teacher.dense_float32_bytes / row["size_bytes"])
+    # Not the student's own dense size over its file, the 1x-ish figure reports used to show.
+    assert row["ratio"] > 10 * student.dense_float32_bytes / row["size_bytes"]
+    assert frame.set_index("name").loc["teacher", "ratio"] == pytest.approx(
+        teacher.dense_float32_bytes / frame.set_index("name").loc["teacher", "size_bytes"])
+    paths = cl.write_report([teacher, student], tmp_path / "report.html")
+    text = paths["html"].read_text()
+    assert f"<td>{row['ratio']:.1f}</td>" in text and "<th>against</th>" in text
+
+
+def test_the_board_shows_the_same_ratio_as_the_report():
+    pytest.importorskip("ipywidgets")
+    teacher = Record(name="teacher", dataset="digits", accuracy=0.95, params=1000, nonzero_params=1000,
+                     dense_float32_bytes=4000, tflite_bytes=4400, gzip_bytes=4000)
+    student = cl.records.with_reference(
+        Record(name="student", technique="distill", dataset="digits", accuracy=0.93, params=100,
+               nonzero_params=100, dense_float32_bytes=400, tflite_bytes=500, gzip_bytes=400), teacher)
+    board = cl.widgets.TradeoffBoard([teacher, student])
+    ratios = dict(zip(board.sized_frame()["name"], board.sized_frame()["ratio"], strict=True))
+    report = cl.report.report_frame([teacher, student]).set_index("name")["ratio"]
+    assert ratios["student"] == pytest.approx(report["student"]) == pytest.approx(4000 / 400)
+    assert ratios["teacher"] == pytest.approx(report["teacher"]) == pytest.approx(1.0)

@@ -29,7 +29,7 @@ from ..plots.distillation import (
     fig_distill_curves,
     fig_soft_targets,
 )
-from ..records import to_frame
+from ..records import to_frame, with_reference
 from ..tflite import count_params
 from ._base import Panel, figure_widget, replace_figure
 
@@ -254,8 +254,8 @@ class DistillationLab(Panel):
                 step(1)
             for role in ("scratch", "distilled"):
                 step(1, f"measuring the {role} student...")
-                records[role] = self._measure(result[role], role, spec if role == "distilled" else None,
-                                              spec, width)
+                records[role] = with_reference(self._measure(result[role], role, spec if role == "distilled"
+                                                             else None, spec, width), records["teacher"])
         self.records = records
         self.results = to_frame([records["teacher"], records["scratch"], records["distilled"]])
         self.table.value = _table_html(self.results)

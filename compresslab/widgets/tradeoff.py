@@ -147,7 +147,7 @@ class TradeoffBoard(Panel):
         frame = self.frame.copy()
         sizes, _ = size_column(frame, self.controls["size"].value)
         frame["size_bytes"] = sizes
-        frame["ratio"] = [d / s if d and s else None for d, s in zip(frame["dense_float32_bytes"], sizes)]
+        frame["ratio"] = [d / s if d and s else None for d, s in zip(frame["ratio_reference_bytes"], sizes)]
         frame["row"] = range(len(frame))
         return frame
 

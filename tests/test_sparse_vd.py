@@ -111,3 +111,10 @@ def test_the_sparse_vd_recipe_ends_in_a_real_file_whose_model_is_measured(traine
     assert result.ratio > 20 and export.accuracy >= result.records[0].accuracy - 0.05
     decoded = cl.codec.decode(result.blob)
     assert cl.models.accuracy(decoded, digits) == export.accuracy  # the file's model is what was measured
+
+
+def test_pruning_offers_sparse_variational_dropout_by_name():
+    from compresslab import prune
+
+    assert prune.sparse_variational_dropout is sparse_vd.variational_dropout
+    assert "sparse_variational_dropout" in prune.__all__

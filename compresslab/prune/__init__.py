@@ -34,6 +34,10 @@ Modules: ``spec`` (PruneSpec), ``masks`` (prunable kernels, keep-masks, sparsity
 from __future__ import annotations
 
 from ..sizes import ENCODINGS, size_report, sparse_bytes, weights_gzip_bytes
+
+# Learned pruning: sparse variational dropout (Molchanov et al., 2017) lives in compresslab.sparse_vd;
+# here under the name a pruning user looks for.
+from ..sparse_vd import variational_dropout as sparse_variational_dropout
 from .filters import filter_pruning
 from .finetune import finetune, finetune_holding_zeros, global_layer_targets, schedule_curve
 from .masks import (
@@ -55,7 +59,7 @@ __all__ = [
     # one shot, into a new model
     "by_threshold", "by_naive_threshold", "to_sparsity", "to_layer_sparsities", "apply",
     # while training
-    "finetune", "finetune_holding_zeros", "schedule_curve", "global_layer_targets",
+    "sparse_variational_dropout", "finetune", "finetune_holding_zeros", "schedule_curve", "global_layer_targets",
     # structured
     "filter_pruning", "check_m_by_n", "is_m_by_n",
     # analysis

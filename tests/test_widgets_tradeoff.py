@@ -87,3 +87,14 @@ def test_board_errors():
         cl.widgets.TradeoffBoard(_records(), size="weird")
     board = cl.widgets.TradeoffBoard(_records())
     assert board.controls["reload"].disabled  # records in memory: nothing to re-read
+
+
+def test_hover_ratio_is_against_the_reference_the_variant_came_from():
+    from compresslab.plots.tradeoff import hover_text
+
+    student = {"name": "student", "technique": "distill", "accuracy": 0.9, "accuracy_backend": "keras",
+               "dense_float32_bytes": 40_000, "ratio_reference_bytes": 400_000, "reference": "teacher <b>"}
+    text = hover_text(student, 10_000, "gzip_bytes")
+    assert "40.0x smaller than teacher &lt;b&gt; (dense float32)" in text
+    own = {**student, "ratio_reference_bytes": None, "reference": None}
+    assert "4.0x smaller than dense float32" in hover_text(own, 10_000, "gzip_bytes")

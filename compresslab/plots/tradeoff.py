@@ -35,8 +35,13 @@ def hover_text(row, size_bytes, source) -> str:
         f"size {size_bytes:,.0f} bytes ({html.escape(SIZE_MEASURES.get(source, str(source)))})" if size_bytes
         else "size: not measured",
     ]
-    if _number(row.get("dense_float32_bytes")) and size_bytes:
-        lines.append(f"{row['dense_float32_bytes'] / size_bytes:.1f}x smaller than dense float32")
+    reference_bytes = row.get("ratio_reference_bytes")
+    if not _number(reference_bytes):
+        reference_bytes = row.get("dense_float32_bytes")
+    if _number(reference_bytes) and size_bytes:
+        against = row.get("reference") if isinstance(row.get("reference"), str) and row.get("reference") else None
+        lines.append(f"{reference_bytes / size_bytes:.1f}x smaller than "
+                     + (f"{html.escape(against)} (dense float32)" if against else "dense float32"))
     if spec_lines:
         lines.append("spec: " + "<br>  ".join(spec_lines[:12]))
     return "<br>".join(lines)

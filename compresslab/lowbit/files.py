@@ -30,12 +30,6 @@ _ALL_OPS = "*"
 _BLOCKWISE_OPS = ("FULLY_CONNECTED",)
 
 
-def _quantizer_modules():
-    from ai_edge_quantizer import qtyping, quantizer
-
-    return quantizer, qtyping
-
-
 def _op_config(kind: str, bits: int, activation_bits: int | None, granularity: str = "CHANNELWISE") -> dict:
     """One op_config of an ai-edge-quantizer recipe (the JSON form its recipes are saved in)."""
     config = {
@@ -120,7 +114,8 @@ def _check_before_work(model, spec: LowBitSpec) -> None:
 
 
 def _quantize(content: bytes, recipe: list[dict], calibration: np.ndarray | None) -> bytes:
-    quantizer, _ = _quantizer_modules()
+    from ai_edge_quantizer import quantizer
+
     engine = quantizer.Quantizer(bytearray(content), recipe)
     result = None
     if engine.need_calibration:

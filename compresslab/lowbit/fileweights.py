@@ -11,6 +11,7 @@ the stored integers, so a file can be compared weight by weight with its float o
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -69,14 +70,18 @@ def read_model(content: bytes):
         raise ValueError(f"this is not a readable TFLite file ({type(error).__name__}: {error})") from None
 
 
-def op_name(model, op) -> str:
-    """The builtin name of ``op`` (``"CONV_2D"``), from the schema's enum."""
+@functools.cache
+def _builtin_names() -> dict[int, str]:
     from ai_edge_litert import schema_py_generated as schema
 
+    return {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+
+
+def op_name(model, op) -> str:
+    """The builtin name of ``op`` (``"CONV_2D"``), from the schema's enum."""
     code = model.operatorCodes[op.opcodeIndex]
     builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
-    return names.get(builtin, f"builtin {builtin}")
+    return _builtin_names().get(builtin, f"builtin {builtin}")
 
 
 def _name(tensor) -> str:

@@ -115,6 +115,23 @@ class Dataset:
         source = arrays.pop("source", self.source)
         return Dataset(**{**current, **arrays}, class_names=list(self.class_names), name=self.name, source=source)
 
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """The images and labels of one split: ``"train"``, ``"validation"`` (to choose) or ``"test"`` (to report).
+
+        Raises:
+            ValueError: an unknown split name, or ``"validation"`` when the data set has none (make one
+                with :meth:`with_validation`).
+        """
+        if split == "validation" and not len(self.x_val):
+            raise ValueError(f"{self.name} has no validation split to choose on; make one with "
+                             "data.with_validation(0.1) (or cl.load_dataset(..., validation=0.1))")
+        splits = {"train": (self.x_train, self.y_train), "validation": (self.x_val, self.y_val),
+                  "test": (self.x_test, self.y_test)}
+        if split not in splits:
+            raise ValueError(f"split is {split!r}; allowed: 'train', 'validation' (to choose settings), "
+                             "'test' (to report)")
+        return splits[split]
+
     def subset(self, train: int | None = None, test: int | None = None, seed: int = 0, *,
                validation: int | None = None) -> Dataset:
         """A smaller, class-balanced-at-random copy (for quick experiments and tests).

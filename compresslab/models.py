@@ -314,10 +314,14 @@ def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> 
     return np.concatenate(outputs) if outputs else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
-def accuracy(model: keras.Model, data: Dataset, batch_size: int = 512) -> float:
-    """Top-1 accuracy on the held-out test split, as a fraction in [0, 1]."""
-    predictions = predict_logits(model, data.x_test, batch_size).argmax(axis=1)
-    return float(np.mean(predictions == data.y_test))
+def accuracy(model: keras.Model, data: Dataset, batch_size: int = 512, *, split: str = "test") -> float:
+    """Top-1 accuracy on one split (default the held-out test split), as a fraction in [0, 1].
+
+    ``split="validation"`` measures on the validation split, where settings are chosen.
+    """
+    x, y = data.arrays(split)
+    predictions = predict_logits(model, x, batch_size).argmax(axis=1)
+    return float(np.mean(predictions == y))
 
 
 def clone(model: keras.Model) -> keras.Model:

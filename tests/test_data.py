@@ -186,6 +186,20 @@ def test_with_validation_is_a_new_stratified_seeded_split(digits):
         split.with_validation(0.1)
 
 
+def test_arrays_names_a_split_and_accuracy_measures_it(digits, trained_student):
+    split = digits.with_validation(0.1, seed=0)
+    for name, expected in (("train", split.x_train), ("validation", split.x_val), ("test", split.x_test)):
+        assert split.arrays(name)[0] is expected
+    with pytest.raises(ValueError, match="no validation split to choose on.*with_validation"):
+        digits.arrays("validation")
+    with pytest.raises(ValueError, match="split is 'val'; allowed: 'train', 'validation'"):
+        split.arrays("val")
+    on_validation = cl.models.accuracy(trained_student, split, split="validation")
+    predictions = trained_student.predict(split.x_val, verbose=0).argmax(axis=1)
+    assert on_validation == pytest.approx(float(np.mean(predictions == split.y_val)))
+    assert cl.models.accuracy(trained_student, split) == cl.models.accuracy(trained_student, split, split="test")
+
+
 def test_load_dataset_validation_parameter(digits):
     data = cl.load_dataset("digits", validation=0.2, seed=0)
     assert len(data.x_val) == 270 and len(data.x_test) == len(digits.x_test)

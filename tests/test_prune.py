@@ -358,8 +358,10 @@ def test_filter_pruning_bad_input(trained_seed_cnn, digits):
 
 
 def test_sensitivity_scan_and_suggestions(trained_seed_cnn, digits):
-    scan = prune.sensitivity_scan(trained_seed_cnn, digits, [0.0, 0.5, 0.95])
+    # A look on the test split (split="test") matches the test accuracy of each pruned model ...
+    scan = prune.sensitivity_scan(trained_seed_cnn, digits, [0.0, 0.5, 0.95], split="test")
     assert len(scan) == 4 * 3 and set(scan["layer"]) == {"conv1", "conv2", "dense1", "logits"}
+    assert scan.attrs["split"] == "test" and set(scan["split"]) == {"test"}
     dense_accuracy = cl.models.accuracy(trained_seed_cnn, digits)
     assert np.allclose(scan.loc[scan["sparsity"] == 0.0, "accuracy"], dense_accuracy)
     conv1 = scan[(scan["layer"] == "conv1") & (scan["sparsity"] == 0.95)]["accuracy"].item()
@@ -368,10 +370,26 @@ def test_sensitivity_scan_and_suggestions(trained_seed_cnn, digits):
     # Pruning one layer alone matches to_layer_sparsities.
     alone = prune.to_layer_sparsities(trained_seed_cnn, {"conv1": 0.95})
     assert cl.models.accuracy(alone, digits) == pytest.approx(conv1)
-    suggestion = prune.suggest_sparsities(scan, max_accuracy_drop=1.0)  # points
-    assert suggestion["dense1"] >= 0.5 and set(suggestion) == set(scan["layer"])
+    # ... but choosing from it is refused: sparsities are chosen on the validation split.
+    with pytest.raises(ValueError, match="measured on the test split.*validation"):
+        prune.suggest_sparsities(scan, max_accuracy_drop=1.0)
+    # The default scan reads the validation split, and refuses a data set without one.
+    with pytest.raises(ValueError, match="no validation split.*with_validation"):
+        prune.sensitivity_scan(trained_seed_cnn, digits, [0.0, 0.5])
+    held_out = digits.with_validation(0.2, seed=0)
+    on_validation = prune.sensitivity_scan(trained_seed_cnn, held_out, [0.0, 0.5, 0.95], layers=["dense1"])
+    assert on_validation.attrs["split"] == "validation"
+    dense_on_validation = cl.models.accuracy(trained_seed_cnn, held_out, split="validation")
+    assert np.allclose(on_validation.loc[on_validation["sparsity"] == 0.0, "accuracy"], dense_on_validation)
+    alone = prune.to_layer_sparsities(trained_seed_cnn, {"dense1": 0.95})
+    at_95 = on_validation[on_validation["sparsity"] == 0.95]["accuracy"].item()
+    assert cl.models.accuracy(alone, held_out, split="validation") == pytest.approx(at_95)
+    suggestion = prune.suggest_sparsities(on_validation, max_accuracy_drop=1.0)  # points
+    assert set(suggestion) == {"dense1"} and suggestion["dense1"] in (0.0, 0.5, 0.95)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        prune.sensitivity_scan(trained_seed_cnn, digits, [0.5, 1.2])
+        prune.sensitivity_scan(trained_seed_cnn, held_out, [0.5, 1.2])
+    with pytest.raises(ValueError, match="split is 'train'"):
+        prune.sensitivity_scan(trained_seed_cnn, held_out, [0.5], split="train")
 
 
 def test_sparse_bytes_counts_index_bits_exactly():

@@ -190,7 +190,7 @@ class _Search:
 def _layer_caps(model, data, levels, max_accuracy_drop, search) -> dict[str, float]:
     """Per-layer sparsity limits from a one-shot sensitivity scan on VALIDATION images.
 
-    ``data`` is the validation view: the scan decides, so it never reads the test split.
+    ``data`` has a validation split: the scan decides, so it never reads the test split.
     """
     from ..prune import sensitivity_scan, suggest_sparsities
 
@@ -214,8 +214,8 @@ def _prune_label(level: float, sparsities: dict[str, float]) -> str:
 
 
 def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accuracy_drop):
-    model, data = search.model, search.choose
-    caps = _layer_caps(model, data, levels, max_accuracy_drop, search)
+    model = search.model
+    caps = _layer_caps(model, search.data, levels, max_accuracy_drop, search)
     levels = sorted(levels)
     # Binary search for the highest sparsity level that stays within budget after fine-tuning.
     low, high = 0, len(levels) - 1
@@ -267,7 +267,7 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
 def _search_sampled(search: _Search, *, levels, epochs, max_accuracy_drop):
     """Let the study's sampler (e.g. NSGA-II with the budget as a constraint) choose every knob."""
     model = search.model
-    caps = _layer_caps(model, search.choose, levels, max_accuracy_drop, search)
+    caps = _layer_caps(model, search.data, levels, max_accuracy_drop, search)
     while not search.out_of_budget():
         trial = search.ask()
         level, clusters, form = trial.params["sparsity_level"], trial.params["clusters"], trial.params["format"]

@@ -229,7 +229,7 @@ class PruneStep(StepSpec):
     structure: str = "unstructured"
     epochs: int = 0
     schedule: str = "polynomial"
-    learning_rate: float = 1e-4
+    learning_rate: float = 1e-3
     batch_size: int = 64
 
 

@@ -10,18 +10,22 @@ from .spec import PruneSpec
 from .workbench import PruningWorkbench
 
 
-def sensitivity_scan(model, data: Dataset, sparsities=(0.0, 0.25, 0.5, 0.75, 0.9, 0.95), *, layers=None):
-    """Each layer's test accuracy when it alone is magnitude-pruned to each sparsity.
+def sensitivity_scan(model, data: Dataset, sparsities=(0.0, 0.25, 0.5, 0.75, 0.9, 0.95), *, layers=None,
+                     split: str = "validation"):
+    """Each layer's accuracy when it alone is magnitude-pruned to each sparsity.
 
     The other layers stay dense, so the curve shows how much that layer can lose. Runs on one
-    working copy (see :class:`PruningWorkbench`): one test pass per (layer, sparsity).
+    working copy (see :class:`PruningWorkbench`): one pass over ``split`` per (layer, sparsity).
+    A scan is made to CHOOSE sparsities (:func:`suggest_sparsities`), so it measures on the
+    validation split by default; ``split="test"`` is for looking only.
 
     Returns:
         A DataFrame with columns layer, sparsity, accuracy, accuracy_drop (vs the dense model),
-        weights (the layer's kernel size).
+        weights (the layer's kernel size), split; ``frame.attrs["split"]`` says which split too.
 
     Raises:
-        ValueError: a sparsity outside [0, 1) or a missing layer.
+        ValueError: a sparsity outside [0, 1), a missing layer, or no validation split in ``data``
+            (make one with ``data.with_validation(0.1)``).
 
     Example:
         >>> scan = sensitivity_scan(model, data, [0.5, 0.8, 0.95])
@@ -35,7 +39,7 @@ def sensitivity_scan(model, data: Dataset, sparsities=(0.0, 0.25, 0.5, 0.75, 0.9
         PruneSpec(sparsity=value)
     names = None if layers is None else tuple(layers)
     prunable_layers(model, names)
-    bench = PruningWorkbench(model, data, layers=names)
+    bench = PruningWorkbench(model, data, layers=names, split=split)
     rows = []
     for index, name in enumerate(bench.names):
         for sparsity in values:
@@ -46,8 +50,10 @@ def sensitivity_scan(model, data: Dataset, sparsities=(0.0, 0.25, 0.5, 0.75, 0.9
             accuracy = bench.accuracy()
             rows.append({"layer": name, "sparsity": float(sparsity), "accuracy": accuracy,
                          "accuracy_drop": bench.float_accuracy - accuracy,
-                         "weights": int(bench.originals[index].size)})
-    return pd.DataFrame(rows)
+                         "weights": int(bench.originals[index].size), "split": split})
+    frame = pd.DataFrame(rows)
+    frame.attrs["split"] = split
+    return frame
 
 
 def suggest_sparsities(scan, max_accuracy_drop: float = 1.0) -> dict[str, float]:
@@ -62,7 +68,8 @@ def suggest_sparsities(scan, max_accuracy_drop: float = 1.0) -> dict[str, float]
         ``{layer: sparsity}`` (0.0 for a layer with no scanned sparsity inside the budget).
 
     Raises:
-        ValueError: a budget that is not a finite number in [0, 100].
+        ValueError: a budget that is not a finite number in [0, 100], or a scan measured on the test
+            split (choices are made on validation; the test split is for reporting).
 
     Example:
         >>> to_layer_sparsities(model, suggest_sparsities(scan, max_accuracy_drop=0.5))
@@ -71,6 +78,11 @@ def suggest_sparsities(scan, max_accuracy_drop: float = 1.0) -> dict[str, float]
             or not 0 <= max_accuracy_drop <= 100:
         raise ValueError(f"max_accuracy_drop is {max_accuracy_drop!r}; it must be a number of percentage "
                          "points in [0, 100] (1.0 = one point)")
+    split = scan.attrs.get("split") or (scan["split"].iloc[0] if "split" in scan and len(scan) else None)
+    if split == "test":
+        raise ValueError("this sensitivity scan was measured on the test split; sparsities are chosen on the "
+                         "validation split: scan with sensitivity_scan(model, data) on a data set that has one "
+                         "(data.with_validation(0.1))")
     # The scan's drops are fractions; compare in points. The tiny slack absorbs float rounding of
     # 100 * drop so a drop of exactly the budget counts as inside it.
     budget = float(max_accuracy_drop) + 1e-9

@@ -36,29 +36,35 @@ class PruningWorkbench:
 
     Args:
         model: a trained tf_keras classifier (never modified).
-        data: its :class:`~compresslab.data.Dataset`; accuracy is on the test split.
+        data: its :class:`~compresslab.data.Dataset`.
         layers: names of the prunable layers to mask (default: every prunable layer).
         batch_size: images per compiled call.
+        split: ``"test"`` (default: a live look, as the panels show) or ``"validation"`` (to choose
+            settings; ``data`` must have a validation split).
 
     Raises:
         TypeError: ``data`` is not a Dataset (e.g. an ``(x, y)`` tuple).
-        ValueError: a model that does not fit the data or has nothing to prune, a missing layer.
+        ValueError: a model that does not fit the data or has nothing to prune, a missing layer, an
+            unknown split or an empty validation split.
     """
 
-    def __init__(self, model, data: Dataset, *, layers=None, batch_size: int = 256):
+    def __init__(self, model, data: Dataset, *, layers=None, batch_size: int = 256, split: str = "test"):
         if not isinstance(data, Dataset):
             # Without this, a tuple (x, y) fails deep inside with an AttributeError.
             raise TypeError(f"data must be a compresslab Dataset, got {type(data).__name__}; "
                             "wrap arrays with cl.Dataset.from_arrays(...)")
+        if split not in ("test", "validation"):
+            raise ValueError(f"split is {split!r}; allowed: 'validation' (to choose settings), 'test' (to report)")
+        x, y = data.arrays(split)
         model = check_model_fits(model, data)
-        self.data = data
+        self.data, self.split = data, split
         chosen = {layer.name for layer in prunable_layers(model, layers)}
 
         def pruned_kernel(layer):
             return [(_kernel_attribute(layer), _kernel_of(layer))] if layer.name in chosen else []
 
         # The shared live engine owns the working copy, the cached test tensors and the compiled pass.
-        self.evaluator = LiveEvaluator(model, data.x_test, data.y_test, batch_size, kernels=pruned_kernel)
+        self.evaluator = LiveEvaluator(model, x, y, batch_size, kernels=pruned_kernel)
         self.model = self.evaluator.model
         self.layers = self.evaluator.layers
         self.names = [layer.name for layer in self.layers]

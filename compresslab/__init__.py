@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 from . import models  # noqa: E402  (imports TensorFlow through _keras)
 from .data import Dataset, load_dataset  # noqa: E402
 from .measure import measure  # noqa: E402
-from .modelio import load_model, save_model  # noqa: E402
+from .modelio import ModelTypeError, as_tf_keras, load_model, save_model  # noqa: E402
 from .models import baseline, train  # noqa: E402
 from .records import ExperimentLog, Record, to_frame  # noqa: E402
 
@@ -63,7 +63,8 @@ def __dir__():
 
 
 __all__ = [
-    "load_dataset", "Dataset", "models", "train", "baseline", "load_model", "save_model",
+    "load_dataset", "Dataset", "models", "train", "baseline", "load_model", "save_model", "as_tf_keras",
+    "ModelTypeError",
     "measure", "Record", "to_frame", "ExperimentLog",
     "QuantSpec", "PruneSpec", "ClusterSpec", "DistillSpec",
     "quantize", "prune", "cluster", "distill", "lowbit",

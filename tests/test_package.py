@@ -24,10 +24,11 @@ def test_legacy_keras_is_selected_before_tensorflow():
 
 def test_public_foundation_names():
     for name in ["load_dataset", "Dataset", "train", "baseline", "load_model", "save_model", "measure",
-                 "Record", "to_frame", "ExperimentLog"]:
+                 "Record", "to_frame", "ExperimentLog", "as_tf_keras"]:
         assert callable(getattr(cl, name)), name
     for name in ["seed_cnn", "lenet5", "lenet_300_100", "student_cnn"]:
         assert callable(getattr(cl.models, name)), name
+    assert cl.as_tf_keras is cl.modelio.as_tf_keras and issubclass(cl.ModelTypeError, TypeError)
 
 
 def test_import_loads_no_study_machinery_and_every_module_is_reachable():

@@ -292,3 +292,15 @@ def test_sweep_validates_every_configuration_first(trained_student, small_digits
     assert not (tmp_path / "x.jsonl").exists()
     with pytest.raises(ValueError, match="needs a log"):
         cl.sweep(trained_student, small_digits, {"steps": ["prune"], "prune.sparsity": 0.5}, None)
+
+
+def test_every_stage_is_measured_against_the_input_even_after_distillation(trained_student, small_digits):
+    result = cl.run_pipeline(trained_student, small_digits,
+                             [{"step": "distill", "width": 0.5, "epochs": 1}, {"step": "export", "format": "codec"}])
+    teacher, student, exported = result.records
+    assert teacher.reference is None  # the input is its own reference
+    for record in (student, exported):
+        assert record.reference == teacher.name and record.reference_bytes == teacher.dense_float32_bytes
+        assert cl.records.ratio_reference_bytes(record) == teacher.dense_float32_bytes
+    # The student really is smaller than its teacher: its own dense size would have hidden that.
+    assert student.dense_float32_bytes < teacher.dense_float32_bytes

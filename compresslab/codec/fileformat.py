@@ -62,15 +62,16 @@ def encode(model, *, name: str | None = None) -> bytes:
         The file's bytes; ``len()`` of them is the honest compressed size.
 
     Raises:
-        ValueError: ``model`` is not a tf_keras model, or its architecture cannot be serialized.
+        ModelTypeError: ``model`` is not a Keras classifier (a Keras 3 model is converted once).
+        ValueError: its architecture cannot be serialized.
 
     Example:
         >>> blob = encode(model)
         >>> restored = decode(blob)
     """
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"encode takes a tf_keras Model, got {type(model).__name__}")
-    model = _strip_wrappers(model)
+    from ..modelio.convert import as_tf_keras  # modelio reads .cldc files through this module
+
+    model = _strip_wrappers(as_tf_keras(model))
     try:
         architecture = json.loads(model.to_json())
     except Exception as error:  # custom layers without get_config, for instance

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import codec
@@ -18,7 +18,7 @@ from ..data import Dataset
 from ..measure import measure
 from ..modelio.convert import as_tf_keras
 from ..records import ExperimentLog, Record
-from ..tflite import TFLiteArtifact, convert
+from ..tflite import TFLiteArtifact, convert, count_params
 from .recipe import RECIPES, TECHNIQUES, describe_step, validate_recipe
 from .steps import _RUNNERS
 
@@ -84,8 +84,10 @@ def run_pipeline(model, data: Dataset, recipe, log=None, *, name: str | None = N
     """Validate a recipe, run its steps, and measure a Record per stage.
 
     Every stage is measured on the held-out test split (a TFLite stage in LiteRT) with its real
-    file sizes; Keras stages also get ``extra["compressed_bytes"]``: the bytes of compresslab's
-    compressed file of that stage (sparse positions after pruning, codebooks after clustering).
+    file sizes, and carries the input model as its reference (``reference``, ``reference_bytes``: the
+    input's dense float32 bytes), so every ratio, even after a distill step, is against the input.
+    Keras stages also get ``extra["compressed_bytes"]``: the bytes of compresslab's compressed file of
+    that stage (sparse positions after pruning, codebooks after clustering).
 
     Args:
         model: a trained tf_keras model (not modified).
@@ -119,7 +121,13 @@ def run_pipeline(model, data: Dataset, recipe, log=None, *, name: str | None = N
     started = time.perf_counter()
     train_progress = progress if progress is True else False
 
+    # Every stage came from the input model: its ratios are against the input's dense float32 bytes
+    # (after a distill step, the student's own parameters would make the ratio look small).
+    reference = (f"{label}: input", 4 * count_params(model)[0])
+
     def keep(record: Record, index: int) -> None:
+        if index > 0:
+            record = replace(record, reference=reference[0], reference_bytes=reference[1])
         records.append(record)
         if log is not None:
             log.append(record)

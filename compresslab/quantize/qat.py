@@ -15,6 +15,7 @@ from ..data import Dataset
 from ..models import (
     check_model_fits,
     clone,
+    compile_for_classification,
     outputs_logits,
     set_seed,
     train,
@@ -41,6 +42,7 @@ class AwareTrainingResult:
         keras_accuracy: test accuracy of ``model`` (fake-quantized, in Keras).
         history: the Keras training history (``history.history``).
         seconds: training time.
+        source: the input model (tf_keras), whose plain architecture :meth:`float_model` refills.
     """
 
     model: object
@@ -50,6 +52,31 @@ class AwareTrainingResult:
     keras_accuracy: float
     history: dict = field(default_factory=dict)
     seconds: float = 0.0
+    source: object = None
+
+    def float_model(self):
+        """The QAT-trained float weights in the input's plain architecture: no quantizers, no wrappers.
+
+        What to save, share or compress further after QAT (``cl.save_model`` writes it for plain
+        Keras 3 too). Its float weights are the ones the fake quantizers were trained around; the
+        quantizers' ranges are not kept (they live in the int8 ``artifact``).
+        """
+        if self.source is None:
+            raise ValueError("this AwareTrainingResult does not hold its input model; run aware_training again")
+        plain = clone(self.source)
+        for layer in self.model.layers:
+            inner = getattr(layer, "layer", None)  # tfmot's QuantizeWrapper holds the trained layer
+            if inner is None:
+                continue
+            # The wrapper holds the trained "<layer>/kernel:0" and "<layer>/bias:0" beside its quantizers'.
+            trained = {weight.name: weight.numpy() for weight in layer.weights}
+            target = plain.get_layer(inner.name)
+            missing = [weight.name for weight in target.weights if weight.name not in trained]
+            if missing:
+                raise ValueError(f"layer {inner.name!r}: the QAT wrapper holds no weight named {missing[0]!r}")
+            target.set_weights([trained[weight.name] for weight in target.weights])
+        compile_for_classification(plain)
+        return plain
 
 
 def check_quantization_aware(model, bits: int = 8) -> None:
@@ -183,5 +210,5 @@ def aware_training(model, data: Dataset, *, epochs: int, bits: int = 8, learning
     return AwareTrainingResult(model=qat_model, artifact=artifact, bits=bits, simulation_only=bits != 8,
                                keras_accuracy=keras_accuracy(qat_model, data),
                                history={k: [float(v) for v in vs] for k, vs in history.history.items()},
-                               seconds=seconds)
+                               seconds=seconds, source=model)
 

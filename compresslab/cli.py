@@ -6,6 +6,7 @@
     compresslab worker --study NAME [--storage URL]        # join a study, run its trials until done
     compresslab class create NAME [--storage URL]          # a class board students submit to
     compresslab study NAME [--storage URL]                 # a study's progress
+    compresslab merge FOLDER --report class.html [--log class.jsonl]   # students' exported results
 
 A sweep config is a JSON file, or YAML named ``.yaml``/``.yml`` (relative paths are taken from the config
 file's folder)::
@@ -84,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     study = commands.add_parser("study", help="a study's progress: done, running, queued and failed trials")
     study.add_argument("name", help="the study's name")
     study.add_argument("--storage", default=None, help=storage_help)
+
+    merge = commands.add_parser("merge", help="merge a folder of students' exported results into a report and a log")
+    merge.add_argument("folder", help="the folder of result files (each student's 'Export my results' .jsonl)")
+    merge.add_argument("--report", default=None, help="the class report to write (HTML, with CSV and JSON beside it)")
+    merge.add_argument("--log", default=None,
+                       help="an experiment log to add the merged records to (the TradeoffBoard reads it); "
+                            "records it already holds are not added again")
+    merge.add_argument("--title", default=None, help="the report's title (default: the folder's name)")
     return parser
 
 
@@ -372,11 +381,37 @@ def _study(args) -> int:
     return 0
 
 
+def _merge(args) -> int:
+    from .records import STUDENT_KEY, ExperimentLog, merge_folder
+
+    if not args.report and not args.log:
+        raise CommandError("give --report class.html, --log class.jsonl, or both: where the merged results go")
+    try:
+        records = merge_folder(args.folder)
+        students = {record.extra[STUDENT_KEY] for record in records}
+        print(f"{len(records)} record(s) from {len(students)} student(s) in {args.folder}")
+        if args.log:
+            log = ExperimentLog(args.log)
+            present = {(record.extra.get(STUDENT_KEY), record.key) for record in log.records()}
+            new = [record for record in records if (record.extra[STUDENT_KEY], record.key) not in present]
+            log.extend(new)
+            print(f"log: {log.path} ({len(new)} new, {len(records) - len(new)} already there)")
+        if args.report:
+            from .report import write_report
+
+            title = args.title or f"class results: {Path(args.folder).resolve().name}"
+            for kind, path in write_report(records, args.report, title=title).items():
+                print(f"{kind}: {path}")
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the ``compresslab`` command; returns the exit code (0 ok, 2 for a usage or input problem)."""
     args = _parser().parse_args(argv)
     handlers = {"report": _report, "sweep": _sweep, "app": _app, "worker": _worker, "class": _class,
-                "study": _study}
+                "study": _study, "merge": _merge}
     try:
         return handlers[args.command](args)
     except CommandError as error:

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import locked
+from ._io import _fsync_folder, _write_temp, locked
 
 
 def _plain(value):
@@ -459,4 +460,98 @@ def load_records(source) -> list[Record]:
     return records
 
 
-__all__ = ["Record", "to_frame", "ExperimentLog", "load_records"]
+# -- result collection: a student's export file, the lecturer's merge ---------------------------
+
+STUDENT_KEY = "student"  # the same extra key the class board (studies.classboard) uses
+EXPORTED_KEY = "exported_at"
+
+
+def _file_label(student: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in student)[:40].strip("_") or "student"
+
+
+def export_results(records, folder, *, student: str) -> Path:
+    """Write a student's records to a NEW file ``folder/results-<student>-<UTC time>.jsonl`` (an experiment log).
+
+    Each record carries ``extra["student"]`` (kept when it already names one) and ``extra["exported_at"]``.
+    An existing file is never replaced (a second export in the same second gets ``-2``...), and the file
+    appears whole or not at all.
+
+    Args:
+        records: Records, an :class:`ExperimentLog` or a log path (see :func:`load_records`).
+        folder: where to write (created when missing).
+        student: the student's name (1 to 80 characters).
+
+    Returns:
+        The path written, e.g. ``export_results(lab.records, "results", student="Lin")``.
+
+    Raises:
+        ValueError: an empty or over-long name, or no records.
+    """
+    if not isinstance(student, str) or not student.strip() or len(student.strip()) > 80:
+        raise ValueError(f"student is {_short(student)}; give your name (1 to 80 characters)")
+    records = load_records(records)
+    if not records:
+        raise ValueError("there are no measured variants to export yet; measure one first")
+    now = datetime.now(UTC)
+    stamp = now.isoformat(timespec="seconds")
+    lines = []
+    for record in records:
+        extra = {STUDENT_KEY: student.strip(), **record.extra, EXPORTED_KEY: stamp}
+        lines.append(json.dumps(replace(record, extra=extra).to_dict(), sort_keys=True, allow_nan=False))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"results-{_file_label(student.strip())}-{now.strftime('%Y%m%dT%H%M%SZ')}"
+    temporary = _write_temp(folder / f"{stem}.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+    try:
+        for number in range(1, 1000):
+            target = folder / (f"{stem}.jsonl" if number == 1 else f"{stem}-{number}.jsonl")
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, target)  # unlike a rename, a link never replaces an existing file
+                break
+        else:  # pragma: no cover - a thousand exports in one second
+            raise OSError(f"no free file name for {stem} in {folder}")
+    finally:
+        temporary.unlink(missing_ok=True)
+    _fsync_folder(folder)
+    return target
+
+
+def merge_folder(folder) -> list[Record]:
+    """Every record of every ``.jsonl`` file in ``folder`` (read in name order), each student's repeats once.
+
+    A record is identified by its student (``extra["student"]``, else the file's name) and
+    :attr:`Record.key`: a student who exported twice counts once, two students who measured the same
+    variant both count (the class sees the spread). Every merged record keeps ``extra["student"]``.
+
+    Raises:
+        ValueError: no such folder, no ``.jsonl`` file in it, or a file that is not a valid export
+            (naming the file and the line).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder; give the folder holding the students' result files")
+    paths = sorted(path for path in folder.glob("*.jsonl") if path.is_file())
+    if not paths:
+        raise ValueError(f"{folder} holds no .jsonl result files (a student's export is named results-*.jsonl)")
+    merged, seen = [], set()
+    for path in paths:
+        lines = path.read_bytes().split(b"\n")
+        if not any(line.strip() for line in lines):
+            raise ValueError(f"{path} is empty; it is not a result file (remove it or ask for a new export)")
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = _parse_line(line)
+            except ValueError as error:
+                raise ValueError(f"{path}, line {number} is not a valid record ({error}); remove the file or "
+                                 "ask its student for a new export") from None
+            student = str(record.extra.get(STUDENT_KEY) or path.stem)
+            if (student, record.key) not in seen:
+                seen.add((student, record.key))
+                merged.append(replace(record, extra={**record.extra, STUDENT_KEY: student}))
+    return merged
+
+
+__all__ = ["Record", "to_frame", "ExperimentLog", "load_records", "export_results", "merge_folder"]

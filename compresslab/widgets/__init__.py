@@ -21,6 +21,7 @@ _PANELS = {
     "ClassroomApp": "classroom",
     "StudyMonitor": "study",
     "ClassSubmitBox": "study",
+    "ExportResultsBox": "collect",
 }
 
 

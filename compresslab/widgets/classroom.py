@@ -24,6 +24,7 @@ from ..models import ARCHITECTURES
 from ..models import baseline as train_baseline
 from ..serving import work_folder
 from ._base import Panel
+from .collect import ExportResultsBox
 from .distillation import DistillationLab
 from .pruning import PruningLab
 from .quantization import QuantizationLab
@@ -128,9 +129,11 @@ class ClassroomApp(Panel):
         self.run_button(self.controls["add_pruned"], self.add_pruned)
         self.run_button(self.controls["gather"], lambda button: self.open_tab(TABS.index("Compare")))
         self.tabs.observe(self.guard(lambda change: self.open_tab(change["new"])), names="selected_index")
+        self.export_box = ExportResultsBox(lambda: self.records() if self.model is not None else [], self.work_dir)
         self.view = widgets.VBox([
             widgets.HBox([self.controls["dataset"], self.controls["arch"], self.controls["load"], self.progress]),
-            widgets.HTML(f"<small>{note}</small>"), self.status, self.error_box, self.log, self.tabs])
+            widgets.HTML(f"<small>{note}</small>"), self.status, self.error_box, self.log, self.tabs,
+            self.export_box.view])
 
     def load(self, button=None) -> None:
         """Load the chosen data set and baseline (trained once, then cached); reset every tab."""

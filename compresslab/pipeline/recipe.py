@@ -33,19 +33,23 @@ from .specs import (  # noqa: F401  (the constants are re-exported for older imp
 
 def deep_compression_recipe(*, sparsity: float = 0.92, scope: str = "global", prune_epochs: int = 2,
                             clusters: int = 16, conv_clusters: int | None = 32, cluster_epochs: int = 1,
-                            path: str | None = None) -> list[dict]:
+                            prune_learning_rate: float = 1e-3, cluster_learning_rate: float = 1e-4,
+                            batch_size: int = 64, path: str | None = None) -> list[dict]:
     """The Deep Compression recipe (Han, Mao and Dally, ICLR 2016) as a list of steps.
 
     Prune (magnitude, gradual, fine-tuned with the mask held) -> share weights (``clusters``
     centroids per dense kernel, ``conv_clusters`` per convolution kernel, zeros kept, centroids
-    fine-tuned) -> entropy-code into compresslab's file format.
+    fine-tuned) -> entropy-code into compresslab's file format. Every knob of every step is a
+    recipe key (docs/recipes.md); these arguments are the ones most often changed.
 
     Example:
-        >>> run_pipeline(model, data, deep_compression_recipe(sparsity=0.9))
+        >>> run_pipeline(model, data, deep_compression_recipe(sparsity=0.9, prune_learning_rate=5e-4))
     """
     return [
-        {"step": "prune", "sparsity": sparsity, "scope": scope, "epochs": prune_epochs, "schedule": "polynomial"},
-        {"step": "cluster", "clusters": clusters, "conv_clusters": conv_clusters, "epochs": cluster_epochs},
+        {"step": "prune", "sparsity": sparsity, "scope": scope, "epochs": prune_epochs, "schedule": "polynomial",
+         "learning_rate": prune_learning_rate, "batch_size": batch_size},
+        {"step": "cluster", "clusters": clusters, "conv_clusters": conv_clusters, "epochs": cluster_epochs,
+         "learning_rate": cluster_learning_rate, "batch_size": batch_size},
         {"step": "export", "format": "codec", "path": path},
     ]
 

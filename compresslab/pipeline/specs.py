@@ -270,7 +270,8 @@ class ClusterStep(StepSpec):
 @dataclass(frozen=True)
 class QuantizeStep(StepSpec):
     """Quantize: ``mode`` makes a TFLite file (dynamic, float16, int8; int8 with ``epochs > 0`` is QAT);
-    ``bits`` simulates b-bit weights in a Keras model (``scheme``, ``granularity``). Give one of the two."""
+    ``bits`` simulates b-bit weights in a Keras model (``scheme``, ``granularity``). Give one of the two.
+    ``learning_rate`` and ``batch_size`` are QAT's (``epochs > 0``)."""
 
     step: ClassVar[str] = "quantize"
     mode: str | None = None
@@ -279,6 +280,8 @@ class QuantizeStep(StepSpec):
     granularity: str = "per_channel"
     epochs: int = 0
     representative_images: int = 300
+    learning_rate: float = 1e-4
+    batch_size: int = 64
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ def _run_quantize(model, data, step, seed, progress):
     if step["mode"] is not None:
         if step["epochs"] > 0:
             result = quantize.aware_training(model, data, epochs=step["epochs"], bits=8, seed=seed,
-                                             progress=progress,
+                                             progress=progress, learning_rate=step["learning_rate"],
+                                             batch_size=step["batch_size"],
                                              representative_images=step["representative_images"])
             return result.artifact
         return quantize.post_training(model, data, step["mode"],

@@ -16,12 +16,14 @@ WORK_DIR ?=
 # JupyterLab refuses to run as root without this flag (CI and many containers run as root).
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
-.PHONY: lab test unit notebooks solutions e2e bench lint app clean help
+.PHONY: lab test unit notebooks solutions instructor e2e bench lint app clean help
 
 help:
 	@echo "make lab    - install into .venv (if needed) and open JupyterLab on notebooks/00_start_here.ipynb"
 	@echo "make test   - install into .venv (if needed) and run every test: unit, notebooks, browser"
 	@echo "make solutions - write the solution edition of the notebooks to build/solutions"
+	@echo "make instructor - build the instructor pack in build/instructor: handouts (solution notebooks executed,"
+	@echo "             static HTML) and lesson plans (instructor/README.md)"
 	@echo "make app    - serve the code-free classroom dashboard (notebooks/app.ipynb) with Voila on 127.0.0.1"
 	@echo "             (a class: make app TOKEN=... IP=0.0.0.0 [WORK_DIR=...]; docs/serving-a-class.md)"
 	@echo "make lint   - run ruff over the whole tree (CI runs it before make test)"
@@ -62,6 +64,9 @@ notebooks: $(STAMP)
 solutions: $(STAMP)
 	rm -rf build/solutions
 	$(BIN)/python scripts/solutions.py build/solutions
+
+instructor: $(STAMP)
+	$(BIN)/python scripts/instructor_pack.py build/instructor
 
 e2e: $(STAMP)
 	@if [ -d tests/e2e ]; then bash tests/e2e/run.sh; else echo "no browser tests yet"; fi

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,10 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pack():
-    spec = importlib.util.spec_from_file_location("instructor_pack", ROOT / "scripts" / "instructor_pack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """scripts/instructor_pack.py's functions (it is a script, not a package module)."""
+    return SimpleNamespace(**runpy.run_path(str(ROOT / "scripts" / "instructor_pack.py")))
 
 
 def _notebook(path: Path, *sources: str) -> None:

@@ -127,7 +127,8 @@ def _widget_html(model_id: str, state: dict, plotly: _Plotly) -> str:
         shown = values.get("value")
     else:  # buttons, progress bars, styles, layouts: nothing to print
         return ""
-    return f'<span style="white-space:nowrap"><b>{label or "setting"}</b>: {html.escape(str(shown))}</span>'
+    return (f'<span style="white-space:nowrap;display:inline-block;margin-right:1.2em">'
+            f'<b>{label or "setting"}</b>: {html.escape(str(shown))}</span>')
 
 
 def static_notebook(notebook):

@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 
 from . import models  # noqa: E402  (imports TensorFlow through _keras)
 from .data import Dataset, load_dataset  # noqa: E402
+from .i18n import get_language, set_language  # noqa: E402  (the panels' language: "en" or "zh")
 from .measure import measure  # noqa: E402
 from .modelio import ModelTypeError, as_tf_keras, load_model, save_model  # noqa: E402
 from .models import baseline, train  # noqa: E402
@@ -64,7 +65,7 @@ def __dir__():
 
 __all__ = [
     "load_dataset", "Dataset", "models", "train", "baseline", "load_model", "save_model", "as_tf_keras",
-    "ModelTypeError",
+    "ModelTypeError", "set_language", "get_language",
     "measure", "Record", "to_frame", "ExperimentLog",
     "QuantSpec", "PruneSpec", "ClusterSpec", "DistillSpec",
     "quantize", "prune", "cluster", "distill", "lowbit",

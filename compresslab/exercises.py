@@ -18,15 +18,20 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-NOT_ANSWERED = "fill in your answer first (replace the None)"
+from .i18n import MESSAGES, t
+
+# The English text (the message shown follows cl.set_language).
+NOT_ANSWERED = MESSAGES["exercise.not_answered"]["en"]
 # Set (to anything but "" or "0") when the SOLUTION notebooks run in CI: then an answer that is not
 # correct raises, so a wrong solution fails the build instead of printing "not yet".
 STRICT_VARIABLE = "COMPRESSLAB_EXERCISES_STRICT"
 
 
-def _say(name: str, text: str) -> None:
+def _say(name: str, key: str, **fields) -> None:
+    # Judged by the message KEY, not its text, so strict mode works in every language.
+    text = t(key, **fields)
     print(f"{name}: {text}")
-    if text != "correct!" and os.environ.get(STRICT_VARIABLE, "") not in ("", "0"):
+    if key != "exercise.correct" and os.environ.get(STRICT_VARIABLE, "") not in ("", "0"):
         raise AssertionError(f"{name}: {text} ({STRICT_VARIABLE} is set: every answer must be correct)")
 
 
@@ -64,26 +69,26 @@ def check(name: str, answer, expected, *, hint: str, tolerance: float | None = N
         True when correct.
     """
     if answer is None:
-        _say(name, NOT_ANSWERED)
+        _say(name, "exercise.not_answered")
         return False
     if _equal(answer, expected, tolerance):
-        _say(name, "correct!")
+        _say(name, "exercise.correct")
         return True
-    _say(name, f"not yet. Hint: {hint}")
+    _say(name, "exercise.not_yet", hint=hint)
     return False
 
 
 def check_true(name: str, answer, condition: Callable[[object], bool], *, hint: str) -> bool:
     """Like :func:`check`, for answers judged by a condition (``condition(answer)`` is True when right)."""
     if answer is None:
-        _say(name, NOT_ANSWERED)
+        _say(name, "exercise.not_answered")
         return False
     try:
         ok = bool(condition(answer))
     except Exception as error:  # the student's answer may be of any type: say what went wrong, in one line
-        _say(name, f"not yet: checking your answer raised {type(error).__name__}: {error}. Hint: {hint}")
+        _say(name, "exercise.raised", error=f"{type(error).__name__}: {error}", hint=hint)
         return False
-    _say(name, "correct!" if ok else f"not yet. Hint: {hint}")
+    _say(name, "exercise.correct" if ok else "exercise.not_yet", hint=hint)
     return ok
 
 
@@ -96,17 +101,16 @@ def check_function(name: str, function, reference: Callable, cases: Iterable[tup
         value) or the one-line error the student's function raised.
     """
     if function is None:
-        _say(name, NOT_ANSWERED)
+        _say(name, "exercise.not_answered")
         return False
     for number, arguments in enumerate(cases, start=1):
         try:
             got = function(*arguments)
         except Exception as error:  # the student's code: report it in one line, keep the notebook going
-            _say(name, f"not yet: your function raised {type(error).__name__}: {error} on test case {number}. "
-                       f"Hint: {hint}")
+            _say(name, "exercise.function_raised", error=f"{type(error).__name__}: {error}", number=number, hint=hint)
             return False
         if got is None:
-            _say(name, f"not yet: your function returned None on test case {number} (did it `return`?). Hint: {hint}")
+            _say(name, "exercise.returned_none", number=number, hint=hint)
             return False
         want = reference(*arguments)
         try:
@@ -115,9 +119,9 @@ def check_function(name: str, function, reference: Callable, cases: Iterable[tup
         except (TypeError, ValueError):
             same = got == want
         if not same:
-            _say(name, f"not yet: test case {number} gives a different result. Hint: {hint}")
+            _say(name, "exercise.different", number=number, hint=hint)
             return False
-    _say(name, "correct!")
+    _say(name, "exercise.correct")
     return True
 
 

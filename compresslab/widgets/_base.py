@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 import ipywidgets as widgets
 
+from ..i18n import t
+
 
 class Panel:
     """Base class of the compresslab panels.
@@ -54,7 +56,7 @@ class Panel:
         detail = html.escape("".join(traceback.format_exception_only(type(error), error)).strip())
         self.error_box.value = (
             '<div class="compresslab-error" style="border:1px solid #c62828;background:#ffebee;'
-            f'color:#b71c1c;padding:6px 10px;border-radius:4px"><b>Error:</b> {detail}</div>'
+            f'color:#b71c1c;padding:6px 10px;border-radius:4px"><b>{t("panel.error")}</b> {detail}</div>'
         )
 
     def clear_error(self) -> None:
@@ -150,8 +152,8 @@ class Panel:
         """
         for record in records:
             if record.name == name:
-                self.set_status(f"{name} is already measured: {100 * record.accuracy:.2f}% "
-                                f"({record.accuracy_backend}); change a setting to measure another variant")
+                self.set_status(t("panel.already_measured", name=name, accuracy=100 * record.accuracy,
+                                  backend=record.accuracy_backend))
                 return record
         return None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from ..data import load_dataset
+from ..i18n import LANGUAGES, MESSAGES, get_language, set_language, t
 from ..measure import measure
 from ..models import ARCHITECTURES
 from ..models import baseline as train_baseline
@@ -33,9 +34,6 @@ from .tradeoff import TradeoffBoard
 TABS = ("Quantize", "Prune", "Distill", "Compare")
 CLASS_STORAGE_VARIABLE = "COMPRESSLAB_CLASS_STORAGE"
 DATA_DIR_VARIABLE = "COMPRESSLAB_DATA_DIR"
-_COMPARE_INTRO = ("<p>Every variant measured in the other tabs (the PTQ / QAT buttons, <i>Add this pruned "
-                  "model</i>, a distillation run) joins this chart when this tab is opened or on "
-                  "<i>Gather</i>.</p>")
 
 
 def mnist_folder(data_dir: str | os.PathLike | None = None) -> str | None:
@@ -72,13 +70,11 @@ def dataset_choices(folder: str | None) -> tuple[list[tuple[str, str]], str]:
         >>> dataset_choices("../shared/data/mnist")[0][1]
         ('MNIST (from ../shared/data/mnist)', 'mnist')
     """
-    options = [("digits (offline, 1,347 train / 450 test images)", "digits")]
+    options = [(t("app.digits"), "digits")]
     if folder:
-        options.append((f"MNIST (from {folder})", "mnist"))
+        options.append((t("app.mnist", folder=folder), "mnist"))
         return options, ""
-    note = (f"MNIST is offered when the app is started with {DATA_DIR_VARIABLE} naming a folder that holds its "
-            f"IDX files, e.g. <code>{DATA_DIR_VARIABLE}=../shared/data/mnist make app</code>.")
-    return options, note
+    return options, t("app.mnist_note", variable=DATA_DIR_VARIABLE)
 
 
 class ClassroomApp(Panel):
@@ -108,38 +104,67 @@ class ClassroomApp(Panel):
         super().__init__()
         self.work_dir = work_folder(work_dir)
         self.data_dir = mnist_folder(data_dir)
-        options, note = dataset_choices(self.data_dir)
         self.baseline_options = dict(baseline_options or {})
         self.data = self.model = None
         self.panels: dict[str, Panel] = {}
         self.extra_records: list = []
         self.baseline_record = None
-        self.controls["dataset"] = widgets.Dropdown(options=options, value="digits", description="data set",
+        self.controls["language"] = widgets.Dropdown(options=_language_options(), value=get_language(),
+                                                     layout=widgets.Layout(width="140px"))
+        self.controls["dataset"] = widgets.Dropdown(options=dataset_choices(self.data_dir)[0], value="digits",
                                                     layout=widgets.Layout(width="420px"))
-        self.controls["arch"] = widgets.Dropdown(options=ARCHITECTURES, value="seed_cnn", description="model")
-        self.controls["load"] = widgets.Button(description="Load", icon="refresh", button_style="primary")
-        self.controls["add_pruned"] = widgets.Button(description="Add this pruned model to Compare", icon="plus",
-                                                     layout=widgets.Layout(width="300px"))
-        self.controls["gather"] = widgets.Button(description="Gather from the other tabs", icon="refresh",
-                                                 layout=widgets.Layout(width="300px"))
+        self.controls["arch"] = widgets.Dropdown(options=ARCHITECTURES, value="seed_cnn")
+        self.controls["load"] = widgets.Button(icon="refresh", button_style="primary")
+        self.controls["add_pruned"] = widgets.Button(icon="plus", layout=widgets.Layout(width="300px"))
+        self.controls["gather"] = widgets.Button(icon="refresh", layout=widgets.Layout(width="300px"))
         self.log = widgets.Output(layout=widgets.Layout(max_height="110px", overflow="auto"))
-        self.pages = [widgets.VBox([widgets.HTML("<i>Press <b>Load</b> to start.</i>")]) for _ in TABS]
-        self.tabs = widgets.Tab(children=self.pages, titles=TABS)
+        self.note = widgets.HTML()
+        self.pages = [widgets.VBox([widgets.HTML()]) for _ in TABS]
+        self.tabs = widgets.Tab(children=self.pages)
+        self._label()
+        self.controls["language"].observe(self.guard(self._on_language), names="value")
         self.run_button(self.controls["load"], self.load)
         self.run_button(self.controls["add_pruned"], self.add_pruned)
         self.run_button(self.controls["gather"], lambda button: self.open_tab(TABS.index("Compare")))
         self.tabs.observe(self.guard(lambda change: self.open_tab(change["new"])), names="selected_index")
         self.export_box = ExportResultsBox(lambda: self.records() if self.model is not None else [], self.work_dir)
         self.view = widgets.VBox([
-            widgets.HBox([self.controls["dataset"], self.controls["arch"], self.controls["load"], self.progress]),
-            widgets.HTML(f"<small>{note}</small>"), self.status, self.error_box, self.log, self.tabs,
+            widgets.HBox([self.controls["dataset"], self.controls["arch"], self.controls["load"], self.progress,
+                          self.controls["language"]]),
+            self.note, self.status, self.error_box, self.log, self.tabs,
             self.export_box.view])
+
+    def _label(self) -> None:
+        """Every label of the app itself in the language in use (the panels keep the one they were built in)."""
+        c = self.controls
+        c["language"].description = t("app.language")
+        dataset = c["dataset"].value
+        options, note = dataset_choices(self.data_dir)
+        c["dataset"].options = options
+        c["dataset"].value = dataset
+        c["dataset"].description = t("app.dataset")
+        c["arch"].description = t("app.model")
+        c["load"].description = t("app.load")
+        c["add_pruned"].description = t("app.add_pruned")
+        c["gather"].description = t("app.gather")
+        self.note.value = f"<small>{note}</small>"
+        self.tabs.titles = [t(f"app.tab.{tab}") for tab in TABS]
+        for index, page in enumerate(self.pages):
+            if TABS[index] not in self.panels:
+                page.children = [widgets.HTML(t("app.press_load") if self.model is None else t("app.building"))]
+
+    def _on_language(self, change) -> None:
+        # The app's own labels change at once; a panel already built keeps its language until Load rebuilds it.
+        set_language(change["new"])
+        self._label()
+        if self.panels:
+            self.status.value = f'<span class="compresslab-status">{t("app.reload_note", language=t("app.language_name"))}</span>'
 
     def load(self, button=None) -> None:
         """Load the chosen data set and baseline (trained once, then cached); reset every tab."""
         name, arch = self.controls["dataset"].value, self.controls["arch"].value
-        with self.busy(self.controls["load"], label="loading"):
-            self.set_status(f"Loading {name} and the {arch} baseline (the first time, it trains: about a minute)")
+        with self.busy(self.controls["load"], label=t("app.loading_label")):
+            self.set_status(t("app.loading", name=name, arch=arch))
             self.log.clear_output()
             with self.log:
                 self.data = load_dataset(name, data_dir=self.data_dir if name == "mnist" else None)
@@ -147,9 +172,9 @@ class ClassroomApp(Panel):
             self.log.clear_output()
             self.panels, self.extra_records, self.baseline_record = {}, [], None
             for page in self.pages:
-                page.children = [widgets.HTML("<i>Building the panel...</i>")]
-        self.set_status(f"{arch} on {name}: {self.model.count_params():,} parameters, "
-                        f"{len(self.data.x_train):,} training / {len(self.data.x_test):,} test images")
+                page.children = [widgets.HTML(t("app.building"))]
+        self.set_status(t("app.loaded", arch=arch, name=name, params=self.model.count_params(),
+                          train=len(self.data.x_train), test=len(self.data.x_test)))
         self.open_tab(self.tabs.selected_index or 0)
 
     def open_tab(self, index: int) -> None:
@@ -161,7 +186,7 @@ class ClassroomApp(Panel):
         tab = TABS[index]
         if self.model is None or (tab in self.panels and tab != "Compare"):
             return
-        with self.busy(None, label=f"building {tab}"):
+        with self.busy(None, label=t("app.building_tab", tab=t(f"app.tab.{tab}"))):
             if tab == "Quantize":
                 panel = QuantizationLab(self.model, self.data, export_dir=self.work_dir / "exports")
                 children = [panel.view]
@@ -175,7 +200,7 @@ class ClassroomApp(Panel):
                 # the class board's database is the teacher's choice (COMPRESSLAB_CLASS_STORAGE), not a visitor's
                 panel = TradeoffBoard(self.records(), class_storage=os.environ.get(CLASS_STORAGE_VARIABLE) or None,
                                       lock_class_storage=True)
-                children = [widgets.HTML(_COMPARE_INTRO), self.controls["gather"], panel.view]
+                children = [widgets.HTML(t("app.compare_intro")), self.controls["gather"], panel.view]
         self.panels[tab] = panel
         self.pages[index].children = children
 
@@ -194,11 +219,16 @@ class ClassroomApp(Panel):
             raise RuntimeError("open the Prune tab and choose a sparsity first")
         lab = self.panels["Prune"]
         spec = lab.spec()
-        with self.busy(self.controls["add_pruned"], label="measuring"):
+        with self.busy(self.controls["add_pruned"], label=t("app.measuring")):
             record = measure(lab.workbench.export(), self.data, technique="prune", spec=spec,
                              name=f"{self.model.name} pruned {lab.last_sparsity:.0%}")
         self.extra_records.append(record)
-        self.set_status(f"Added {record.name}: {record.accuracy:.2%}, gzip {record.gzip_bytes:,} B")
+        self.set_status(t("app.added", name=record.name, accuracy=record.accuracy, gzip=record.gzip_bytes))
+
+
+def _language_options() -> list[tuple[str, str]]:
+    """The language selector's choices, each named in its own language ("English", "中文")."""
+    return [(MESSAGES["app.language_name"][code], code) for code in LANGUAGES]
 
 
 __all__ = ["ClassroomApp", "TABS", "dataset_choices", "mnist_folder"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from ..i18n import t
 from ..records import export_results
 from ..serving import confined_path, work_folder
 from ._base import Panel
@@ -43,11 +44,10 @@ class ExportResultsBox(Panel):
         self.work_dir = work_folder(work_dir)
         self.last_path = None
         self.controls["student"] = widgets.Text(value=student if student is not None else self.work_dir.name,
-                                                placeholder="your name", description="your name",
+                                                placeholder=t("export.name"), description=t("export.name"),
                                                 layout=widgets.Layout(width="280px"))
-        self.controls["export"] = widgets.Button(description="Export my results", icon="download",
-                                                 tooltip="write every variant you measured to a file for your "
-                                                         "lecturer", layout=widgets.Layout(width="200px"))
+        self.controls["export"] = widgets.Button(description=t("export.button"), icon="download",
+                                                 tooltip=t("export.tip"), layout=widgets.Layout(width="200px"))
         self.run_button(self.controls["export"], self.export)
         self.view = widgets.VBox([widgets.HBox([self.controls["student"], self.controls["export"]]),
                                   self.status, self.error_box])
@@ -65,10 +65,9 @@ class ExportResultsBox(Panel):
         if not records:
             raise ValueError("nothing measured yet: measure a variant (PTQ, a pruned model, a distillation run) "
                              "first, then export")
-        with self.busy(self.controls["export"], label="exporting"):
+        with self.busy(self.controls["export"], label=t("export.exporting")):
             self.last_path = export_results(records, confined_path(self.work_dir, RESULTS_FOLDER), student=student)
-        self.set_status(f"Exported {len(records)} variant(s) to {self.last_path}: hand this file to your lecturer "
-                        "(or leave it there if they collect the folder)")
+        self.set_status(t("export.done", count=len(records), path=self.last_path))
         return self.last_path
 
 

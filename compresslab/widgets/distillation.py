@@ -19,6 +19,7 @@ import warnings
 import ipywidgets as widgets
 
 from .. import distill as core
+from ..i18n import t
 from ..measure import measure
 from ..modelio.convert import as_tf_keras
 from ..models import build, predict_logits
@@ -44,6 +45,11 @@ TABLE_COLUMNS = {
     "gzip_bytes": "gzip bytes",
     "latency_ms": "latency (ms)",
 }
+# The message key of each column's header (shown in the panel's language).
+_COLUMN_MESSAGES = {"name": "distill.col_model", "accuracy_pct": "distill.col_accuracy",
+                    "extra.test_errors": "distill.col_errors", "params": "distill.col_params",
+                    "tflite_bytes": "distill.col_tflite", "gzip_bytes": "distill.col_gzip",
+                    "latency_ms": "distill.col_latency"}
 
 
 class DistillationLab(Panel):
@@ -99,27 +105,28 @@ class DistillationLab(Panel):
             warnings.warn(str(warning.message), UserWarning, stacklevel=2)
             self.warning_box.value = (
                 '<div class="compresslab-warning" style="border:1px solid #f9a825;background:#fff8e1;'
-                f'padding:6px 10px;border-radius:4px"><b>Warning:</b> {html.escape(str(warning.message))}</div>'
+                f'padding:6px 10px;border-radius:4px"><b>{t("panel.warning")}</b> {html.escape(str(warning.message))}</div>'
             )
 
         style = {"description_width": "110px"}
         width_options = []
         for width in widths:
             params, _ = count_params(_student(data, width, seed=None))
-            width_options.append((f"{width:g}x ({params:,} parameters)", float(width)))
+            width_options.append((t("distill.width_option", width=width, params=params), float(width)))
         offered = [w for _, w in width_options]
         default_width = 1.0 if 1.0 in offered else offered[0]
         self.controls = {
             "temperature": widgets.FloatSlider(value=min(20.0, max(1.0, base.temperature)), min=1.0, max=20.0,
-                                               step=0.5, description="temperature T", style=style),
+                                               step=0.5, description=t("distill.temperature"), style=style),
             "alpha": widgets.FloatSlider(value=base.alpha, min=0.0, max=1.0, step=0.05,
-                                         description="alpha (hard)", style=style),
-            "width": widgets.Dropdown(options=width_options, value=default_width, description="student width",
+                                         description=t("distill.alpha"), style=style),
+            "width": widgets.Dropdown(options=width_options, value=default_width, description=t("distill.width"),
                                       style=style),
-            "epochs": widgets.IntSlider(value=base.epochs, min=1, max=30, description="epochs", style=style),
-            "image": widgets.IntSlider(value=0, min=0, max=len(data.x_test) - 1, description="test image",
+            "epochs": widgets.IntSlider(value=base.epochs, min=1, max=30, description=t("distill.epochs"),
+                                        style=style),
+            "image": widgets.IntSlider(value=0, min=0, max=len(data.x_test) - 1, description=t("distill.image"),
                                        style=style),
-            "run": widgets.Button(description="Train both students", button_style="primary", icon="play",
+            "run": widgets.Button(description=t("distill.run"), button_style="primary", icon="play",
                                   layout=widgets.Layout(width="220px")),
         }
         self.figures = {
@@ -128,7 +135,7 @@ class DistillationLab(Panel):
             "curves": figure_widget(fig_distill_curves(self.histories)),
             "comparison": figure_widget(fig_distill_comparison(_empty_frame())),
         }
-        self.table = widgets.HTML(value="<i>Press the button to train and measure both students.</i>")
+        self.table = widgets.HTML(value=t("distill.press"))
 
         redraw = self.guard(self._redraw_soft_targets)
         self.controls["temperature"].observe(redraw, names="value")
@@ -136,14 +143,13 @@ class DistillationLab(Panel):
         self.controls["image"].observe(self.guard(self._redraw_image), names="value")
         self.run_button(self.controls["run"], self._on_run)
 
-        teacher_line = widgets.HTML(
-            f"<b>Teacher</b> {html.escape(teacher.name)}: {count_params(teacher)[0]:,} parameters, "
-            f"{self.teacher_accuracy:.1%} on {len(data.x_test):,} test images"
-        )
+        teacher_line = widgets.HTML(t("distill.teacher_line", name=html.escape(teacher.name),
+                                      params=count_params(teacher)[0], accuracy=self.teacher_accuracy,
+                                      count=len(data.x_test)))
         soft_row = widgets.HBox([self.figures["soft_targets"], self.figures["image"]])
         settings = widgets.VBox([self.controls[name] for name in ("temperature", "image", "alpha", "width", "epochs")])
         self.view = widgets.VBox([
-            widgets.HTML(f"<h3>{self.title}</h3>"),
+            widgets.HTML(f"<h3>{t('distill.title')}</h3>"),
             teacher_line,
             self.warning_box,
             settings,
@@ -180,10 +186,10 @@ class DistillationLab(Panel):
         temperatures, probabilities = self.soft_targets()
         index = int(self.controls["image"].value) if self.controls else 0
         true_label = int(self.data.y_test[index])
-        names = [f"{name} (true)" if i == true_label else str(name) for i, name in enumerate(self.data.class_names)]
+        names = [t("distill.true", name=name) if i == true_label else str(name)
+                 for i, name in enumerate(self.data.class_names)]
         entropies = [float(entropy_bits(p)) for p in probabilities]
-        title = (f"Teacher on test image {index}: softmax(logits / T) at T = 1 and T = {temperatures[1]:g} "
-                 f"(entropy {entropies[1]:.2f} bits)")
+        title = t("distill.soft_title", index=index, t=temperatures[1], entropy=entropies[1])
         return temperatures, probabilities, entropies, names, title
 
     def _soft_targets_figure(self):
@@ -194,8 +200,8 @@ class DistillationLab(Panel):
 
     def _image_figure(self):
         index = int(self.controls["image"].value) if self.controls else 0
-        return fig_digit(self.data.x_test[index], title=f"test image {index}: "
-                         f"{self.data.class_names[int(self.data.y_test[index])]}")
+        return fig_digit(self.data.x_test[index], title=t("distill.image_title", index=index,
+                                                          label=self.data.class_names[int(self.data.y_test[index])]))
 
     def _redraw_soft_targets(self, change=None):
         # Only the bar heights, names and the title change: building a new go.Figure (template and
@@ -216,7 +222,8 @@ class DistillationLab(Panel):
         pixels = self.data.x_test[index]
         with figure.batch_update():
             figure.data[0].z = pixels.mean(axis=-1) if pixels.ndim == 3 else pixels
-            figure.layout.title.text = f"test image {index}: {self.data.class_names[int(self.data.y_test[index])]}"
+            figure.layout.title.text = t("distill.image_title", index=index,
+                                         label=self.data.class_names[int(self.data.y_test[index])])
 
     # -- training and measuring -----------------------------------------------------------------
 
@@ -232,7 +239,7 @@ class DistillationLab(Panel):
         self.histories = {"scratch": {}, "distilled": {}}
         replace_figure(self.figures["curves"], fig_distill_curves(self.histories))
         student = _student(self.data, width, seed=spec.seed)
-        with self.busy(button, total=2 * spec.epochs + 3, label="training") as step:
+        with self.busy(button, total=2 * spec.epochs + 3, label=t("distill.training")) as step:
 
             def on_epoch(run, epoch, logs):
                 history = self.histories[run]
@@ -240,20 +247,20 @@ class DistillationLab(Panel):
                     history.setdefault(key, []).append(float(value))
                 replace_figure(self.figures["curves"], fig_distill_curves(self.histories))
                 accuracy = logs.get("val_accuracy")
-                shown = f", test accuracy {accuracy:.1%}" if accuracy is not None else ""
-                step(1, f"{run} student: epoch {epoch + 1}/{spec.epochs}{shown}")
+                shown = t("distill.epoch_accuracy", accuracy=accuracy) if accuracy is not None else ""
+                step(1, t("distill.epoch", run=run, epoch=epoch + 1, epochs=spec.epochs, shown=shown))
 
-            self.set_status(f"training the {width:g}x student from scratch ({spec.epochs} epochs)...")
+            self.set_status(t("distill.from_scratch", width=width, epochs=spec.epochs))
             result = core.compare(self.teacher, student, self.data, spec, progress=on_epoch, track_test=True)
             records = {}
             if "teacher" not in self.records:
-                step(1, "measuring the teacher...")
+                step(1, t("distill.measuring_teacher"))
                 records["teacher"] = self._measure(self.teacher, "teacher", None, spec, width)
             else:
                 records["teacher"] = self.records["teacher"]
                 step(1)
             for role in ("scratch", "distilled"):
-                step(1, f"measuring the {role} student...")
+                step(1, t("distill.measuring_student", role=role))
                 records[role] = with_reference(self._measure(result[role], role, spec if role == "distilled"
                                                              else None, spec, width), records["teacher"])
         self.records = records
@@ -261,11 +268,9 @@ class DistillationLab(Panel):
         self.table.value = _table_html(self.results)
         replace_figure(self.figures["comparison"], fig_distill_comparison(self.results))
         scratch, distilled = records["scratch"], records["distilled"]
-        self.set_status(
-            f"done in {getattr(self, 'last_run_seconds', 0):.0f} s: scratch {scratch.accuracy:.1%}, "
-            f"distilled {distilled.accuracy:.1%}, teacher {records['teacher'].accuracy:.1%} on "
-            f"{len(self.data.x_test):,} test images (T = {spec.temperature:g}, alpha = {spec.alpha:g})"
-        )
+        self.set_status(t("distill.done", seconds=getattr(self, "last_run_seconds", 0), scratch=scratch.accuracy,
+                          distilled=distilled.accuracy, teacher=records["teacher"].accuracy,
+                          count=len(self.data.x_test), t=spec.temperature, alpha=spec.alpha))
         return self.results
 
     def _on_run(self, button=None):
@@ -300,13 +305,14 @@ def _empty_frame():
 
 def _table_html(frame) -> str:
     columns = [c for c in TABLE_COLUMNS if c in frame.columns]
-    shown = frame[columns].rename(columns=TABLE_COLUMNS)
-    formats = {"test accuracy (%)": "{:.2f}".format, "parameters": "{:,.0f}".format,
-               "TFLite bytes": "{:,.0f}".format, "gzip bytes": "{:,.0f}".format,
-               "latency (ms)": lambda v: "n/a" if v != v or v is None else f"{v:.3f}",
-               "test errors": "{:,.0f}".format}
-    return shown.to_html(index=False, formatters={k: v for k, v in formats.items() if k in shown.columns},
-                         classes="compresslab-table", border=0, na_rep="n/a")
+    shown = frame[columns]
+    formats = {"accuracy_pct": "{:.2f}".format, "params": "{:,.0f}".format,
+               "tflite_bytes": "{:,.0f}".format, "gzip_bytes": "{:,.0f}".format,
+               "latency_ms": lambda v: "n/a" if v != v or v is None else f"{v:.3f}",
+               "extra.test_errors": "{:,.0f}".format}
+    formatters = {t(_COLUMN_MESSAGES[k]): v for k, v in formats.items() if k in shown.columns}
+    shown = shown.rename(columns={column: t(_COLUMN_MESSAGES[column]) for column in columns})
+    return shown.to_html(index=False, formatters=formatters, classes="compresslab-table", border=0, na_rep="n/a")
 
 
 __all__ = ["DistillationLab", "STUDENT_WIDTHS"]

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import prune
+from ..i18n import t
 from ..modelio.convert import as_tf_keras
 from ..models import accuracy as keras_accuracy
 from ..plots import pruning as plots
@@ -78,31 +79,32 @@ class PruningLab(Panel):
         self.controls = {
             "threshold": widgets.FloatSlider(value=0.0, min=0.0, max=float(max_threshold),
                                              step=float(max_threshold) / 400, readout_format=".4f",
-                                             description="threshold", style=style, layout=wide),
+                                             description=t("prune.threshold"), style=style, layout=wide),
             "sparsity": widgets.FloatSlider(value=0.0, min=0.0, max=0.99, step=0.01, readout_format=".0%",
-                                            description="sparsity", style=style, layout=wide),
-            "scope": widgets.ToggleButtons(options=[("per layer", "layer"), ("global", "global")], value="layer",
-                                           description="scope", style=style),
-            "histogram_layer": widgets.Dropdown(options=[ALL_LAYERS, *bench.names], value=ALL_LAYERS,
-                                                description="histogram", style=style),
+                                            description=t("prune.sparsity"), style=style, layout=wide),
+            "scope": widgets.ToggleButtons(options=[(t("prune.per_layer"), "layer"), (t("prune.global"), "global")],
+                                           value="layer", description=t("prune.scope"), style=style),
+            "histogram_layer": widgets.Dropdown(options=[(t("prune.all_layers"), ALL_LAYERS),
+                                                         *[(name, name) for name in bench.names]],
+                                                value=ALL_LAYERS, description=t("prune.histogram"), style=style),
             "schedule": widgets.ToggleButtons(options=["polynomial", "constant"], value="polynomial",
-                                              description="schedule", style=style),
-            "epochs": widgets.IntSlider(value=int(epochs), min=1, max=10, description="epochs", style=style),
-            "finetune": widgets.Button(description="Fine-tune at this sparsity", icon="play",
+                                              description=t("prune.schedule"), style=style),
+            "epochs": widgets.IntSlider(value=int(epochs), min=1, max=10, description=t("prune.epochs"), style=style),
+            "finetune": widgets.Button(description=t("prune.finetune"), icon="play",
                                        layout=widgets.Layout(width="240px")),
-            "tflite": widgets.Button(description="Measure TFLite sizes", icon="file",
+            "tflite": widgets.Button(description=t("prune.tflite"), icon="file",
                                      layout=widgets.Layout(width="200px")),
         }
         self.summary = widgets.HTML()
-        self.tflite_box = widgets.HTML(
-            "<i>TFLite file sizes are measured only on the button (a conversion takes seconds).</i>")
+        self.tflite_box = widgets.HTML(t("prune.tflite_note"))
 
         self.figures = {
             "accuracy": figure_widget(self._accuracy_figure(None)),
             "layer_sparsity": figure_widget(plots.fig_layer_sparsity(bench.layer_sparsities(), target=0.0)),
             "histogram": figure_widget(plots.fig_threshold_histogram(self._all_weights, 0.0,
                                                                      edges=self._edges[ALL_LAYERS],
-                                                                     title=f"Weights of {ALL_LAYERS}")),
+                                                                     title=t("prune.weights_of",
+                                                                             layer=t("prune.all_layers")))),
             "sizes": figure_widget(plots.fig_sizes(self._sizes_frame(self._dense_sizes))),
             "schedule": figure_widget(self._schedule_figure()),
         }
@@ -118,7 +120,7 @@ class PruningLab(Panel):
 
         c = self.controls
         self.view = widgets.VBox([
-            widgets.HTML(f"<h3>{html.escape(self.title)}</h3>"),
+            widgets.HTML(f"<h3>{html.escape(t('prune.title'))}</h3>"),
             widgets.HBox([widgets.VBox([c["sparsity"], c["threshold"]]), widgets.VBox([c["scope"],
                                                                                          c["histogram_layer"]])]),
             self.summary,
@@ -126,7 +128,7 @@ class PruningLab(Panel):
             widgets.HBox([self.figures["accuracy"], self.figures["layer_sparsity"]]),
             widgets.HBox([self.figures["histogram"], self.figures["sizes"]]),
             widgets.HBox([c["tflite"], self.tflite_box]),
-            widgets.HTML("<b>Fine-tuning with a tfmot schedule</b>"),
+            widgets.HTML(t("prune.finetune_heading")),
             widgets.HBox([c["schedule"], c["epochs"]]),
             widgets.HBox([c["finetune"], self.progress]),
             self.status,
@@ -171,15 +173,13 @@ class PruningLab(Panel):
         )
         # The numbers first: each chart redraw takes a moment in the browser, the summary should not lag.
         if spec.method == "threshold":
-            rule = f"zero |w| &lt; {spec.threshold:.4f}"
+            rule = t("prune.rule_threshold", threshold=spec.threshold)
         else:
-            rule = f"zero the smallest {spec.sparsity:.0%} of weights ({'each layer' if spec.scope == 'layer' else 'ranked globally'})"
-        self.summary.value = (
-            f"<b>{rule}</b>: kernel sparsity {sparsity:.1%}, test accuracy <b>{accuracy:.2%}</b> "
-            f"(unpruned {bench.float_accuracy:.2%}). Quick sizes: gzip -6 of float32 weights "
-            f"{sizes['weights_gzip_bytes'] / 1000:,.0f} kB, bitmask+values {sizes['bitmask_bytes'] / 1000:,.0f} kB, "
-            f"dense {sizes['dense_float32_bytes'] / 1000:,.0f} kB."
-        )
+            rule = t("prune.rule_layer" if spec.scope == "layer" else "prune.rule_global", sparsity=spec.sparsity)
+        self.summary.value = t(
+            "prune.summary", rule=rule, sparsity=sparsity, accuracy=accuracy, unpruned=bench.float_accuracy,
+            gzip=sizes["weights_gzip_bytes"] / 1000, bitmask=sizes["bitmask_bytes"] / 1000,
+            dense=sizes["dense_float32_bytes"] / 1000)
         # Only trace data change on a move: assign it in place (building whole go.Figures with their
         # template costs ~0.3 s each, more than the evaluation itself).
         assign_traces(self.figures["accuracy"], self._accuracy_traces((sparsity, accuracy)))
@@ -200,13 +200,13 @@ class PruningLab(Panel):
         scope = "global" if self.method == "threshold" else self.controls["scope"].value
         epochs = int(self.controls["epochs"].value)
         schedule = self.controls["schedule"].value
-        with self.busy(self.controls["finetune"], total=epochs, label="fine-tuning") as step:
-            self.set_status(f"fine-tuning to {sparsity:.0%} ({scope}, {schedule}) for {epochs} epoch(s)...")
+        with self.busy(self.controls["finetune"], total=epochs, label=t("prune.finetune_label")) as step:
+            self.set_status(t("prune.finetuning", sparsity=sparsity, scope=scope, schedule=schedule, epochs=epochs))
             model = prune.finetune(
                 self.model, self.data, final_sparsity=sparsity, schedule=schedule, epochs=epochs, scope=scope,
                 batch_size=self.batch_size,
-                progress=lambda epoch, logs: step(1, f"epoch {epoch + 1}/{epochs}: "
-                                                      f"train accuracy {logs.get('accuracy', float('nan')):.2%}"),
+                progress=lambda epoch, logs: step(1, t("prune.epoch", epoch=epoch + 1, epochs=epochs,
+                                                       accuracy=logs.get("accuracy", float("nan")))),
             )
         accuracy = keras_accuracy(model, self.data)
         reached = prune.global_sparsity(model, self.workbench.names)
@@ -217,15 +217,13 @@ class PruningLab(Panel):
             ignore_index=True,
         )
         assign_traces(self.figures["accuracy"], self._accuracy_traces((self.last_sparsity, self.last_accuracy)))
-        self.set_status(
-            f"fine-tuned ({schedule}, {epochs} epoch(s)): sparsity {reached:.1%}, test accuracy {accuracy:.2%} "
-            f"(one-shot at this sparsity {self.last_accuracy:.2%}, unpruned {self.workbench.float_accuracy:.2%}) "
-            f"in {self.last_run_seconds:.0f} s"
-        )
+        self.set_status(t("prune.finetuned", schedule=schedule, epochs=epochs, reached=reached, accuracy=accuracy,
+                          one_shot=self.last_accuracy, unpruned=self.workbench.float_accuracy,
+                          seconds=self.last_run_seconds))
 
     def measure_tflite(self, button=None) -> None:
         """Convert the unpruned and the currently pruned model to float32 TFLite and report real sizes."""
-        with self.busy(self.controls["tflite"], total=2, label="converting") as step:
+        with self.busy(self.controls["tflite"], total=2, label=t("prune.converting")) as step:
             rows = [prune.size_report(self.model, name="unpruned")]
             step(1)
             rows.append(prune.size_report(self.workbench.export(), name=f"pruned {self.last_sparsity:.0%}"))
@@ -236,12 +234,7 @@ class PruningLab(Panel):
             f"<tr><td>{html.escape(str(r['name']))}</td><td>{r['tflite_bytes']:,}</td><td>{r['gzip_bytes']:,}</td>"
             f"<td>{r['bitmask_bytes']:,}</td><td>{r['csr_bytes']:,}</td></tr>" for _, r in frame.iterrows()
         )
-        self.tflite_box.value = (
-            "<table><tr><th>variant</th><th>TFLite file bytes</th><th>gzip -9 of the file</th>"
-            "<th>bitmask encoding</th><th>CSR encoding</th></tr>" + cells + "</table>"
-            "<small>Same TFLite size: zeros are still stored as 4-byte floats. Only compression "
-            "(gzip) or a sparse encoding makes the pruned file smaller.</small>"
-        )
+        self.tflite_box.value = t("prune.tflite_table", cells=cells)
 
     # -- figures -------------------------------------------------------------------------------
 
@@ -262,7 +255,7 @@ class PruningLab(Panel):
     def _accuracy_figure(self, current):
         return plots.fig_accuracy_vs_sparsity(self._accuracy_frame(), float_accuracy=self.workbench.float_accuracy,
                                               current=current, series_names=self._series_names(),
-                                              title="Test accuracy against sparsity (points you visited)")
+                                              title=t("prune.accuracy_title"))
 
     def _histogram_traces(self, spec, masks):
         bench = self.workbench
@@ -281,7 +274,8 @@ class PruningLab(Panel):
         else:
             threshold = None  # per-layer scope: every layer has its own cut
         traces = plots.threshold_histogram_traces(values, threshold, kept=kept, edges=self._edges[chosen])
-        return traces, f"Weights of {chosen}: kept and pruned"
+        shown = t("prune.all_layers") if chosen == ALL_LAYERS else chosen
+        return traces, t("prune.histogram_title", layer=shown)
 
     def _sizes_frame(self, sizes):
         rows = [{"name": "unpruned", **self._dense_sizes}, {"name": "pruned now", **sizes}]
@@ -297,7 +291,7 @@ class PruningLab(Panel):
         chosen = self.controls["schedule"].value
         frame["schedule"] = [f"{name} (chosen)" if name == chosen else name for name in frame["schedule"]]
         return plots.fig_sparsity_schedule(frame, steps_per_epoch=steps_per_epoch,
-                                           title=f"Schedule preview: {final:.0%} over {epochs} epoch(s)")
+                                           title=t("prune.schedule_title", final=final, epochs=epochs))
 
 
 __all__ = ["PruningLab"]

@@ -23,6 +23,7 @@ import numpy as np
 from .. import lowbit
 from .. import quantize as quantization
 from ..data import Dataset, default_data_home
+from ..i18n import t
 from ..measure import measure
 from ..models import check_model_fits
 from ..plots.quantization import (
@@ -45,6 +46,9 @@ LOWBIT_CHOICES = {
     "int4 weights (blocks of 32)": lowbit.LowBitSpec("int4_dynamic", granularity="blockwise", block_size=32),
     "int8 weights": lowbit.LowBitSpec("int8_weight_only"),
 }
+# The label each choice shows (message keys): the English label stays the value and the record's name.
+_LOWBIT_MESSAGES = {"int4 weights (per channel)": "quant.lowbit_int4_channel",
+                    "int4 weights (blocks of 32)": "quant.lowbit_int4_blocks", "int8 weights": "quant.lowbit_int8"}
 
 
 class QuantizationLab(Panel):
@@ -107,7 +111,7 @@ class QuantizationLab(Panel):
         self.figures["size"] = figure_widget(fig_quantized_size_vs_accuracy([]))
         self.figures["layers"] = figure_widget(fig_layer_errors(
             {"layer": [], "storage": [], "weight_snr_db": [], "output_snr_db": []},
-            title="Which layer broke? Press 'per-layer error'"))
+            title=t("quant.layers_empty")))
         self.layer_table = None
         self._build_view()
         for name in ("bits", "scheme", "granularity", "fractional_bits", "layer"):
@@ -125,44 +129,43 @@ class QuantizationLab(Panel):
 
     def _build_controls(self, bits: int, scheme: str, granularity: str) -> None:
         c = self.controls
-        c["bits"] = widgets.IntSlider(value=bits, min=1, max=16, step=1, description="bits")
-        c["scheme"] = widgets.ToggleButtons(options=list(quantization.SCHEMES), value=scheme, description="scheme")
+        c["bits"] = widgets.IntSlider(value=bits, min=1, max=16, step=1, description=t("quant.bits"))
+        c["scheme"] = widgets.ToggleButtons(options=list(quantization.SCHEMES), value=scheme,
+                                            description=t("quant.scheme"))
         c["granularity"] = widgets.ToggleButtons(options=list(quantization.GRANULARITIES), value=granularity,
-                                                 description="scales")
-        c["fractional_bits"] = widgets.IntSlider(value=7, min=0, max=15, description="fraction p",
+                                                 description=t("quant.scales"))
+        c["fractional_bits"] = widgets.IntSlider(value=7, min=0, max=15, description=t("quant.fraction"),
                                                  disabled=scheme != "fixed_point")
-        options = [("all layers", ALL_LAYERS)] + [(name, name) for name in self.evaluator.layer_names]
-        c["layer"] = widgets.Dropdown(options=options, value=ALL_LAYERS, description="quantize")
-        c["sweep"] = widgets.Button(description="fill curve (1-16 bits)", icon="line-chart")
-        c["ptq_dynamic"] = widgets.Button(description="PTQ dynamic", tooltip="int8 weights, float activations")
-        c["ptq_float16"] = widgets.Button(description="PTQ float16", tooltip="float16 weights")
-        c["ptq_int8"] = widgets.Button(description="PTQ int8", tooltip="full integer, int8 input and output")
-        c["qat_epochs"] = widgets.BoundedIntText(value=1, min=1, max=50, description="QAT epochs",
+        options = [(t("quant.all_layers"), ALL_LAYERS)] + [(name, name) for name in self.evaluator.layer_names]
+        c["layer"] = widgets.Dropdown(options=options, value=ALL_LAYERS, description=t("quant.layer"))
+        c["sweep"] = widgets.Button(description=t("quant.sweep"), icon="line-chart")
+        for mode in quantization.PTQ_MODES:
+            c[f"ptq_{mode}"] = widgets.Button(description=t(f"quant.ptq_{mode}"), tooltip=t(f"quant.ptq_{mode}_tip"))
+        c["qat_epochs"] = widgets.BoundedIntText(value=1, min=1, max=50, description=t("quant.qat_epochs"),
                                                  layout=widgets.Layout(width="160px"))
-        c["qat"] = widgets.Button(description="QAT int8", tooltip="quantization-aware training, then int8 TFLite")
-        c["lowbit_mode"] = widgets.Dropdown(options=list(LOWBIT_CHOICES), value=next(iter(LOWBIT_CHOICES)),
-                                            description="low-bit")
-        c["lowbit"] = widgets.Button(description="write low-bit file", icon="compress",
-                                     tooltip="a real TFLite file with 4- or 8-bit weights (ai-edge-quantizer)")
-        c["errors_of"] = widgets.Dropdown(options=[("simulation at the slider", SLIDER_SOURCE)], value=SLIDER_SOURCE,
-                                          description="error of")
-        c["layer_errors"] = widgets.Button(description="per-layer error", icon="bar-chart",
-                                           tooltip="weight and output error of every layer (validation images)")
-        c["artifact"] = widgets.Dropdown(options=[], description="file")
+        c["qat"] = widgets.Button(description=t("quant.qat"), tooltip=t("quant.qat_tip"))
+        c["lowbit_mode"] = widgets.Dropdown(options=[(t(_LOWBIT_MESSAGES[label]), label) for label in LOWBIT_CHOICES],
+                                            value=next(iter(LOWBIT_CHOICES)), description=t("quant.lowbit_mode"))
+        c["lowbit"] = widgets.Button(description=t("quant.lowbit"), icon="compress", tooltip=t("quant.lowbit_tip"))
+        c["errors_of"] = widgets.Dropdown(options=[(t("quant.slider_simulation"), SLIDER_SOURCE)],
+                                          value=SLIDER_SOURCE, description=t("quant.errors_of"))
+        c["layer_errors"] = widgets.Button(description=t("quant.layer_errors"), icon="bar-chart",
+                                           tooltip=t("quant.layer_errors_tip"))
+        c["artifact"] = widgets.Dropdown(options=[], description=t("quant.file"))
         c["export_path"] = widgets.Text(value=str(self.export_dir / f"{self.model.name}.tflite"),
-                                        description="path", layout=widgets.Layout(width="420px"))
-        c["export"] = widgets.Button(description="export .tflite", icon="download")
+                                        description=t("quant.path"), layout=widgets.Layout(width="420px"))
+        c["export"] = widgets.Button(description=t("quant.export"), icon="download")
 
     def _build_view(self) -> None:
         c = self.controls
-        header = widgets.HTML(f"<h3>{html.escape(self.title)}</h3><p>float32 test accuracy: "
-                              f"<b>{100 * self.float_accuracy:.2f}%</b> on {self.evaluator.count:,} "
-                              f"{html.escape(self.data.name)} test images</p>")
+        header = widgets.HTML(f"<h3>{html.escape(t('quant.title'))}</h3><p>"
+                              + t("quant.header", accuracy=100 * self.float_accuracy, count=self.evaluator.count,
+                                  dataset=html.escape(self.data.name)) + "</p>")
         simulate_box = widgets.VBox([c["bits"], c["scheme"], c["granularity"], c["fractional_bits"], c["layer"],
                                      c["sweep"], self.table])
         charts = widgets.HBox([self.figures["accuracy"], self.figures["histogram"]])
         deploy = widgets.VBox([
-            widgets.HTML("<b>Deployable TFLite files (accuracy measured in LiteRT)</b>"),
+            widgets.HTML(f"<b>{t('quant.deploy')}</b>"),
             widgets.HBox([c["ptq_dynamic"], c["ptq_float16"], c["ptq_int8"], c["qat_epochs"], c["qat"]]),
             widgets.HBox([c["lowbit_mode"], c["lowbit"]]),
             widgets.HBox([c["artifact"], c["export_path"], c["export"]]),
@@ -220,7 +223,7 @@ class QuantizationLab(Panel):
         shown = arrays[shown_key]
         group = int(np.argmax(shown.scale)) if shown.groups > 1 else 0
         levels = shown.levels(group)
-        level_text = ("levels" if shown.groups == 1 else f"levels of channel {group} (widest range)")
+        level_text = t("quant.levels") if shown.groups == 1 else t("quant.levels_channel", group=group)
         update_traces(self.figures["histogram"], quantization_levels_traces(
             self.evaluator.float_values[shown_key], shown.values, levels, levels_label=level_text),
             title=f"{shown_key[0]}.{shown_key[1]}: {spec.label}")
@@ -255,13 +258,15 @@ class QuantizationLab(Panel):
     def _render_table(self) -> None:
         now = self.current
         rows = [
-            ("weights", self.series_label(quantization.QuantSpec.from_dict(now["spec"])) + f", {now['bits']} bits"),
-            ("test accuracy (simulated, Keras)", f"{100 * now['accuracy']:.2f}%"),
-            ("drop against float32", f"{now['accuracy_drop_points']:+.2f} points".replace("+-", "-")),
-            (f"distinct codes in {now['layer_shown']}", f"{now['distinct_codes']:,} (at most {2 ** now['bits']:,})"),
-            ("ideal packed weights", f"{now['packed_bytes'] / 1024:,.1f} KB "
-                                     f"({now['packed_bytes'] / now['float32_bytes']:.2f} x float32)"),
-            ("update time", f"{now['update_ms']:.0f} ms"),
+            (t("quant.row_weights"), t("quant.row_bits", bits=now["bits"], series=self.series_label(
+                quantization.QuantSpec.from_dict(now["spec"])))),
+            (t("quant.row_accuracy"), f"{100 * now['accuracy']:.2f}%"),
+            (t("quant.row_drop"), t("quant.points", points=now["accuracy_drop_points"]).replace("+-", "-")),
+            (t("quant.row_codes", layer=now["layer_shown"]),
+             t("quant.codes", codes=now["distinct_codes"], most=2 ** now["bits"])),
+            (t("quant.row_packed"), t("quant.packed", kb=now["packed_bytes"] / 1024,
+                                      ratio=now["packed_bytes"] / now["float32_bytes"])),
+            (t("quant.row_update"), f"{now['update_ms']:.0f} ms"),
         ]
         body = "".join(f"<tr><td style='padding:2px 10px 2px 0'>{html.escape(k)}</td>"
                        f"<td style='text-align:right'><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
@@ -269,12 +274,12 @@ class QuantizationLab(Panel):
 
     def _on_sweep(self, button=None) -> None:
         base = self.spec()
-        with self.busy(button, total=16, label="bits 1-16") as step:
+        with self.busy(button, total=16, label=t("quant.sweep_label")) as step:
             for bits in range(1, 17):
                 self.measure_spec(base.replace(bits=bits))
-                step(1, f"{bits} bits measured")
+                step(1, t("quant.bits_measured", bits=bits))
         self._redraw_accuracy(base)
-        self.set_status(f"curve filled for {self.series_label(base)}")
+        self.set_status(t("quant.curve_filled", series=self.series_label(base)))
 
     # -- deployable files -----------------------------------------------------------------------
 
@@ -290,7 +295,7 @@ class QuantizationLab(Panel):
         previous_default = str(self.export_dir / f"{self.model.name}.tflite")
         options = list(self.artifacts)
         self.controls["artifact"].options = options
-        self.controls["errors_of"].options = [("simulation at the slider", SLIDER_SOURCE)] + [(n, n) for n in options]
+        self.controls["errors_of"].options = [(t("quant.slider_simulation"), SLIDER_SOURCE)] + [(n, n) for n in options]
         self.controls["artifact"].value = record.name
         if self.controls["export_path"].value in (previous_default, *self._default_paths()):
             self.controls["export_path"].value = self._default_path(record.name)
@@ -313,15 +318,15 @@ class QuantizationLab(Panel):
             return earlier
         with self.busy(button, total=3, label=f"PTQ {mode}") as step:
             self._ensure_float_record()
-            step(1, f"PTQ {mode}: converting")
+            step(1, t("quant.converting", name=f"PTQ {mode}"))
             artifact = quantization.post_training(self.model, self.data, mode)
-            step(1, f"PTQ {mode}: measuring in LiteRT")
+            step(1, t("quant.measuring", name=f"PTQ {mode}"))
             record = measure(artifact, self.data, name=f"PTQ {mode}", technique="quantize",
                              spec={"ptq_mode": mode})
             step(1)
         self._add(artifact, record)
-        self.set_status(f"PTQ {mode}: {100 * record.accuracy:.2f}% (LiteRT), {record.tflite_bytes / 1024:,.1f} KB, "
-                        f"{record.latency_ms:.3f} ms/image ({record.latency_threads} thread)")
+        self.set_status(t("quant.ptq_done", mode=mode, accuracy=100 * record.accuracy, kb=record.tflite_bytes / 1024,
+                          ms=record.latency_ms, threads=record.latency_threads))
         return record
 
     def run_aware_training(self, button=None):
@@ -332,16 +337,16 @@ class QuantizationLab(Panel):
             return earlier
         with self.busy(button, total=epochs + 2, label="QAT") as step:
             self._ensure_float_record()
-            step(1, "QAT: training")
+            step(1, t("quant.qat_training"))
             result = quantization.aware_training(
                 self.model, self.data, epochs=epochs,
-                progress=lambda epoch, logs: step(1, f"QAT epoch {epoch + 1}/{epochs}: "
-                                                     f"loss {logs.get('loss', float('nan')):.4f}"))
+                progress=lambda epoch, logs: step(1, t("quant.qat_epoch", epoch=epoch + 1, epochs=epochs,
+                                                       loss=logs.get("loss", float("nan")))))
             record = measure(result.artifact, self.data, name=f"QAT int8 ({epochs} ep)", technique="quantize",
                              spec={"qat_epochs": epochs, "bits": 8})
             step(1)
         self._add(result.artifact, record)
-        self.set_status(f"QAT int8: {100 * record.accuracy:.2f}% (LiteRT), {record.tflite_bytes / 1024:,.1f} KB")
+        self.set_status(t("quant.qat_done", accuracy=100 * record.accuracy, kb=record.tflite_bytes / 1024))
         return record
 
     def run_lowbit(self, label: str | None = None, button=None):
@@ -355,36 +360,36 @@ class QuantizationLab(Panel):
             return earlier
         with self.busy(button, total=3, label=label) as step:
             self._ensure_float_record()
-            step(1, f"{label}: writing the file (ai-edge-quantizer)")
+            step(1, t("quant.lowbit_writing", label=label))
             artifact = lowbit.post_training_lowbit(self.model, self.data, spec)
-            step(1, f"{label}: measuring in LiteRT")
+            step(1, t("quant.measuring", name=label))
             record = measure(artifact, self.data, name=f"{label} file", technique="quantize", spec=spec)
             step(1)
         self._add(artifact, record)
         ratio = record.tflite_bytes / artifact.info["float32_tflite_bytes"]
-        self.set_status(f"{label} file: {100 * record.accuracy:.2f}% (LiteRT), {record.tflite_bytes / 1024:,.1f} KB "
-                        f"= {ratio:.2f} x the float32 TFLite file")
+        self.set_status(t("quant.lowbit_done", label=label, accuracy=100 * record.accuracy,
+                          kb=record.tflite_bytes / 1024, ratio=ratio))
         return record
 
     def run_layer_errors(self, button=None):
         """Per-layer weight and output error of the source in ``errors_of``; draws the ``layers`` chart."""
         source = self.controls["errors_of"].value
-        with self.busy(button, total=2, label="per-layer error") as step:
+        with self.busy(button, total=2, label=t("quant.layer_errors")) as step:
             if source == SLIDER_SOURCE:
                 spec = self.spec()
-                variant, label = quantization.simulate(self.model, spec), f"simulation, {spec.label}"
+                variant, label = quantization.simulate(self.model, spec), t("quant.simulation_label", spec=spec.label)
             else:
                 variant, label = self.artifacts[source], source
-            step(1, f"per-layer error of {label}")
+            step(1, t("quant.layer_errors_of", label=label))
             frame = lowbit.layer_errors(self.model, variant, self.data)
             step(1)
         self.layer_table = frame
         replace_figure(self.figures["layers"], fig_layer_errors(
-            frame, title=f"Which layer broke? {label} ({frame.attrs['images']} {frame.attrs['images_split']} images)"))
+            frame, title=t("quant.layers_title", label=label, images=frame.attrs["images"],
+                           split=frame.attrs["images_split"])))
         worst = frame.sort_values("output_snr_db").iloc[0] if len(frame) else None
         if worst is not None:
-            self.set_status(f"per-layer error of {label}: lowest output SNR at {worst['layer']} "
-                            f"({worst['output_snr_db']:.1f} dB)")
+            self.set_status(t("quant.worst_layer", label=label, layer=worst["layer"], snr=worst["output_snr_db"]))
         return frame
 
     def export(self) -> Path:
@@ -403,7 +408,7 @@ class QuantizationLab(Panel):
         if not text:
             raise ValueError("the export path is empty: type where to write the .tflite file")
         path = self.artifacts[name].save(confined_path(self.export_dir, text))
-        self.set_status(f"wrote {path} ({path.stat().st_size:,} bytes)")
+        self.set_status(t("quant.wrote", path=path, size=path.stat().st_size))
         return path
 
 

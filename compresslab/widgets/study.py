@@ -19,6 +19,7 @@ import threading
 
 import ipywidgets as widgets
 
+from ..i18n import t
 from ..plots.tradeoff import fig_tradeoff
 from ..records import to_frame
 from ._base import Panel, figure_widget, replace_figure
@@ -44,20 +45,20 @@ class StudyMonitor(Panel):
         self.study = load_study(study_or_name, storage) if isinstance(study_or_name, str) else study_or_name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.controls["refresh"] = widgets.Button(description="refresh", icon="refresh")
+        self.controls["refresh"] = widgets.Button(description=t("study.refresh"), icon="refresh")
         self.progress.layout.visibility = "visible"
         self.records = []
         self.figures["tradeoff"] = figure_widget(self._figure())
         self.controls["refresh"].on_click(self.guard(lambda _button: self.refresh()))
         self.view = widgets.VBox([
-            widgets.HTML(f"<b>Study {self.study.study_name!r}</b>"),
+            widgets.HTML(f"<b>{t('study.heading', name=self.study.study_name)}</b>"),
             widgets.HBox([self.controls["refresh"], self.progress]), self.status, self.error_box,
             self.figures["tradeoff"]])
         self.refresh()
 
     def _figure(self):
         frame = to_frame(self.records)
-        return fig_tradeoff(frame, title=f"{self.study.study_name}: {len(self.records)} finished trial(s)")
+        return fig_tradeoff(frame, title=t("study.trials_title", name=self.study.study_name, count=len(self.records)))
 
     def refresh(self):
         """Read the study again: progress counts, and the chart of every finished trial."""
@@ -120,18 +121,18 @@ class ClassSubmitBox(Panel):
         super().__init__()
         self._records = records
         self._storage, self._locked = storage, bool(locked)
-        self.controls["study"] = widgets.Text(value="", placeholder="class board, e.g. lab-3",
-                                              description="class", layout=widgets.Layout(width="260px"))
-        self.controls["student"] = widgets.Text(value="", placeholder="your name (empty: anonymous)",
-                                                description="student", layout=widgets.Layout(width="260px"))
-        self.controls["storage"] = widgets.Text(value=storage or "", placeholder="database URL (empty: this machine)",
-                                                description="storage", layout=widgets.Layout(width="420px"),
+        self.controls["study"] = widgets.Text(value="", placeholder=t("submit.class_placeholder"),
+                                              description=t("submit.class"), layout=widgets.Layout(width="260px"))
+        self.controls["student"] = widgets.Text(value="", placeholder=t("submit.student_placeholder"),
+                                                description=t("submit.student"), layout=widgets.Layout(width="260px"))
+        self.controls["storage"] = widgets.Text(value=storage or "", placeholder=t("submit.storage_placeholder"),
+                                                description=t("submit.storage"), layout=widgets.Layout(width="420px"),
                                                 disabled=self._locked)
-        self.controls["submit"] = widgets.Button(description="Submit to class board", icon="upload",
+        self.controls["submit"] = widgets.Button(description=t("submit.button"), icon="upload",
                                                  layout=widgets.Layout(width="220px"))
         self.run_button(self.controls["submit"], self.submit)
         self.view = widgets.VBox([
-            widgets.HTML(f"<b>{self.title}</b>"),
+            widgets.HTML(f"<b>{t('submit.title')}</b>"),
             widgets.HBox([self.controls["study"], self.controls["student"]]),
             widgets.HBox([self.controls["storage"], self.controls["submit"]]), self.status, self.error_box])
 
@@ -145,9 +146,9 @@ class ClassSubmitBox(Panel):
         student = self.controls["student"].value.strip() or None
         storage = self._storage if self._locked else (self.controls["storage"].value.strip() or None)
         records = list(self._records())
-        with self.busy(self.controls["submit"], label="submitting"):
+        with self.busy(self.controls["submit"], label=t("submit.submitting")):
             added = submit(name, records, student=student, storage=storage)
-        self.set_status(f"{added} new record(s) on the board {name!r} ({len(records) - added} already there)")
+        self.set_status(t("submit.done", added=added, name=name, already=len(records) - added))
         return added
 
 

@@ -15,6 +15,7 @@ import math
 
 import ipywidgets as widgets
 
+from ..i18n import t
 from ..plots.tradeoff import SIZE_MEASURES, fig_tradeoff, size_column
 from ..records import ExperimentLog, load_records, to_frame
 from ._base import Panel, figure_widget, replace_figure
@@ -90,16 +91,17 @@ class TradeoffBoard(Panel):
         self._load()
         techniques = self._techniques()
         self.controls["techniques"] = widgets.SelectMultiple(
-            options=techniques, value=tuple(techniques), description="techniques", rows=min(6, max(2, len(techniques))))
-        self.controls["sort"] = widgets.Dropdown(options=list(SORT_KEYS), value="accuracy", description="sort by")
-        self.controls["descending"] = widgets.Checkbox(value=True, description="descending")
+            options=techniques, value=tuple(techniques), description=t("board.techniques"),
+            rows=min(6, max(2, len(techniques))))
+        self.controls["sort"] = widgets.Dropdown(options=list(SORT_KEYS), value="accuracy", description=t("board.sort"))
+        self.controls["descending"] = widgets.Checkbox(value=True, description=t("board.descending"))
         self.controls["size"] = widgets.Dropdown(options=[(v, k) for k, v in SIZE_MEASURES.items()], value=size,
-                                                 description="size")
+                                                 description=t("board.size"))
         self.controls["selected"] = widgets.SelectMultiple(options=self._options(), value=(),
-                                                           description="compare", rows=6,
+                                                           description=t("board.compare"), rows=6,
                                                            layout=widgets.Layout(width="420px"))
         from_study = hasattr(self.source, "get_trials")  # a class board or sweep study: reload sees new trials
-        self.controls["reload"] = widgets.Button(description="reload study" if from_study else "reload log",
+        self.controls["reload"] = widgets.Button(description=t("board.reload_study" if from_study else "board.reload_log"),
                                                  icon="refresh",
                                                  disabled=not isinstance(self.source, (str, ExperimentLog))
                                                  and not hasattr(self.source, "__fspath__") and not from_study)
@@ -111,7 +113,7 @@ class TradeoffBoard(Panel):
         self.run_button(self.controls["reload"], self._on_reload)
         self._render_text()
         self.view = widgets.VBox([
-            widgets.HTML(f"<h3>{self.title}</h3>"),
+            widgets.HTML(f"<h3>{t('board.title')}</h3>"),
             widgets.HBox([self.controls["techniques"],
                           widgets.VBox([self.controls["sort"], self.controls["descending"], self.controls["size"],
                                         self.controls["reload"]]),
@@ -178,7 +180,7 @@ class TradeoffBoard(Panel):
                             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         chosen = list(self.controls["selected"].value)
         if not chosen:
-            self.comparison.value = ("<p><i>Select variants in 'compare' to see them side by side.</i></p>")
+            self.comparison.value = t("board.select_hint")
         else:
             everything = self.sized_frame()
             heads = "".join(f"<th>{html.escape(str(everything.loc[i, 'name']))}</th>" for i in chosen)
@@ -191,7 +193,7 @@ class TradeoffBoard(Panel):
                                      f'font-size:12px"><thead><tr><th></th>{heads}</tr></thead>'
                                      f"<tbody>{rows}</tbody></table>")
         visible = len(frame)
-        self.set_status(f"{visible} of {len(self.frame)} variant(s) shown, {len(chosen)} selected")
+        self.set_status(t("board.shown", visible=visible, total=len(self.frame), selected=len(chosen)))
 
     def _refresh(self) -> None:
         replace_figure(self.figures["tradeoff"], self._figure())
@@ -203,7 +205,7 @@ class TradeoffBoard(Panel):
         self._refresh()
 
     def _on_reload(self, button=None) -> None:
-        with self.busy(self.controls["reload"], label="reading"):
+        with self.busy(self.controls["reload"], label=t("board.reading")):
             self._load()
             techniques = self._techniques()
             previous = set(self.controls["techniques"].value)

@@ -1,0 +1,336 @@
+"""The one message catalogue of every panel, app and exercise string, in English and Simplified Chinese.
+
+Owns: ``MESSAGES`` (key -> {"en": ..., "zh": ...}), the language in use (:func:`set_language`,
+:func:`get_language`; the default comes from the ``COMPRESSLAB_LANGUAGE`` environment variable,
+else English) and :func:`t`, which formats a message in that language. A panel reads the language
+when it is BUILT: a panel built after ``cl.set_language("zh")`` is Chinese.
+
+A missing key is an error naming it, never a silent fallback to English, and both languages have
+the same keys and the same ``{fields}`` (tests/test_i18n.py checks).
+
+Example:
+    >>> set_language("zh")
+    >>> t("quant.bits")
+    '位宽'
+"""
+
+from __future__ import annotations
+
+import os
+
+LANGUAGES = ("en", "zh")
+LANGUAGE_VARIABLE = "COMPRESSLAB_LANGUAGE"
+
+# key -> (English, Chinese). English texts are the ones the panels always showed (tests match some).
+_PAIRS: dict[str, tuple[str, str]] = {
+    # -- every panel (_base) --
+    "panel.error": ("Error:", "错误："),
+    "panel.warning": ("Warning:", "警告："),
+    "panel.already_measured": ("{name} is already measured: {accuracy:.2f}% ({backend}); change a setting to "
+                               "measure another variant",
+                               "{name} 已经测量过：{accuracy:.2f}%（{backend}）；改变某个设置才能测量另一个变体"),
+    # -- quantization lab --
+    "quant.title": ("Quantization lab", "量化实验室"),
+    "quant.bits": ("bits", "位宽"),
+    "quant.scheme": ("scheme", "方案"),
+    "quant.scales": ("scales", "缩放粒度"),
+    "quant.fraction": ("fraction p", "小数位 p"),
+    "quant.all_layers": ("all layers", "全部层"),
+    "quant.layer": ("quantize", "量化范围"),
+    "quant.sweep": ("fill curve (1-16 bits)", "补全曲线（1-16 位）"),
+    "quant.ptq_dynamic": ("PTQ dynamic", "PTQ 动态范围"),
+    "quant.ptq_dynamic_tip": ("int8 weights, float activations", "int8 权重，浮点激活"),
+    "quant.ptq_float16": ("PTQ float16", "PTQ float16"),
+    "quant.ptq_float16_tip": ("float16 weights", "float16 权重"),
+    "quant.ptq_int8": ("PTQ int8", "PTQ int8"),
+    "quant.ptq_int8_tip": ("full integer, int8 input and output", "全整数，int8 输入和输出"),
+    "quant.qat_epochs": ("QAT epochs", "QAT 轮数"),
+    "quant.qat": ("QAT int8", "QAT int8"),
+    "quant.qat_tip": ("quantization-aware training, then int8 TFLite", "量化感知训练，然后转换为 int8 TFLite"),
+    "quant.lowbit_mode": ("low-bit", "低位宽"),
+    "quant.lowbit": ("write low-bit file", "写出低位宽文件"),
+    "quant.lowbit_tip": ("a real TFLite file with 4- or 8-bit weights (ai-edge-quantizer)",
+                         "真实的 4 位或 8 位权重 TFLite 文件（ai-edge-quantizer）"),
+    "quant.lowbit_int4_channel": ("int4 weights (per channel)", "int4 权重（逐通道）"),
+    "quant.lowbit_int4_blocks": ("int4 weights (blocks of 32)", "int4 权重（每 32 个一块）"),
+    "quant.lowbit_int8": ("int8 weights", "int8 权重"),
+    "quant.errors_of": ("error of", "误差对象"),
+    "quant.slider_simulation": ("simulation at the slider", "滑块处的模拟"),
+    "quant.layer_errors": ("per-layer error", "逐层误差"),
+    "quant.layer_errors_tip": ("weight and output error of every layer (validation images)",
+                               "每一层的权重误差和输出误差（验证集图像）"),
+    "quant.file": ("file", "文件"),
+    "quant.path": ("path", "路径"),
+    "quant.export": ("export .tflite", "导出 .tflite"),
+    "quant.header": ("float32 test accuracy: <b>{accuracy:.2f}%</b> on {count:,} {dataset} test images",
+                     "float32 测试集准确率：<b>{accuracy:.2f}%</b>（{dataset} 测试集 {count:,} 张图像）"),
+    "quant.deploy": ("Deployable TFLite files (accuracy measured in LiteRT)",
+                     "可部署的 TFLite 文件（准确率在 LiteRT 中测量）"),
+    "quant.layers_empty": ("Which layer broke? Press 'per-layer error'", "哪一层坏了？请按「逐层误差」"),
+    "quant.layers_title": ("Which layer broke? {label} ({images} {split} images)",
+                           "哪一层坏了？{label}（{images} 张 {split} 图像）"),
+    "quant.levels": ("levels", "量化级别"),
+    "quant.levels_channel": ("levels of channel {group} (widest range)", "通道 {group} 的量化级别（范围最宽）"),
+    "quant.row_weights": ("weights", "权重"),
+    "quant.row_bits": ("{series}, {bits} bits", "{series}，{bits} 位"),
+    "quant.row_accuracy": ("test accuracy (simulated, Keras)", "测试集准确率（模拟，Keras）"),
+    "quant.row_drop": ("drop against float32", "相对 float32 的下降"),
+    "quant.points": ("{points:+.2f} points", "{points:+.2f} 个百分点"),
+    "quant.row_codes": ("distinct codes in {layer}", "{layer} 中不同编码的个数"),
+    "quant.codes": ("{codes:,} (at most {most:,})", "{codes:,}（最多 {most:,}）"),
+    "quant.row_packed": ("ideal packed weights", "理想紧凑存储的权重"),
+    "quant.packed": ("{kb:,.1f} KB ({ratio:.2f} x float32)", "{kb:,.1f} KB（float32 的 {ratio:.2f} 倍）"),
+    "quant.row_update": ("update time", "更新耗时"),
+    "quant.sweep_label": ("bits 1-16", "1-16 位"),
+    "quant.bits_measured": ("{bits} bits measured", "已测量 {bits} 位"),
+    "quant.curve_filled": ("curve filled for {series}", "已补全 {series} 的曲线"),
+    "quant.converting": ("{name}: converting", "{name}：转换中"),
+    "quant.measuring": ("{name}: measuring in LiteRT", "{name}：在 LiteRT 中测量"),
+    "quant.ptq_done": ("PTQ {mode}: {accuracy:.2f}% (LiteRT), {kb:,.1f} KB, {ms:.3f} ms/image ({threads} thread)",
+                       "PTQ {mode}：{accuracy:.2f}%（LiteRT），{kb:,.1f} KB，每张图像 {ms:.3f} ms（{threads} 个线程）"),
+    "quant.qat_training": ("QAT: training", "QAT：训练中"),
+    "quant.qat_epoch": ("QAT epoch {epoch}/{epochs}: loss {loss:.4f}", "QAT 第 {epoch}/{epochs} 轮：损失 {loss:.4f}"),
+    "quant.qat_done": ("QAT int8: {accuracy:.2f}% (LiteRT), {kb:,.1f} KB", "QAT int8：{accuracy:.2f}%（LiteRT），{kb:,.1f} KB"),
+    "quant.lowbit_writing": ("{label}: writing the file (ai-edge-quantizer)", "{label}：正在写出文件（ai-edge-quantizer）"),
+    "quant.lowbit_done": ("{label} file: {accuracy:.2f}% (LiteRT), {kb:,.1f} KB = {ratio:.2f} x the float32 TFLite file",
+                          "{label} 文件：{accuracy:.2f}%（LiteRT），{kb:,.1f} KB = float32 TFLite 文件的 {ratio:.2f} 倍"),
+    "quant.simulation_label": ("simulation, {spec}", "模拟，{spec}"),
+    "quant.layer_errors_of": ("per-layer error of {label}", "{label} 的逐层误差"),
+    "quant.worst_layer": ("per-layer error of {label}: lowest output SNR at {layer} ({snr:.1f} dB)",
+                          "{label} 的逐层误差：输出信噪比最低的是 {layer}（{snr:.1f} dB）"),
+    "quant.wrote": ("wrote {path} ({size:,} bytes)", "已写出 {path}（{size:,} 字节）"),
+    # -- pruning lab --
+    "prune.title": ("Pruning lab", "剪枝实验室"),
+    "prune.threshold": ("threshold", "阈值"),
+    "prune.sparsity": ("sparsity", "稀疏度"),
+    "prune.scope": ("scope", "范围"),
+    "prune.per_layer": ("per layer", "逐层"),
+    "prune.global": ("global", "全局"),
+    "prune.histogram": ("histogram", "直方图"),
+    "prune.all_layers": ("all layers", "全部层"),
+    "prune.schedule": ("schedule", "调度"),
+    "prune.epochs": ("epochs", "轮数"),
+    "prune.finetune": ("Fine-tune at this sparsity", "在此稀疏度下微调"),
+    "prune.tflite": ("Measure TFLite sizes", "测量 TFLite 大小"),
+    "prune.tflite_note": ("<i>TFLite file sizes are measured only on the button (a conversion takes seconds).</i>",
+                          "<i>TFLite 文件大小只在按下按钮时测量（一次转换需要几秒钟）。</i>"),
+    "prune.finetune_heading": ("<b>Fine-tuning with a tfmot schedule</b>", "<b>按 tfmot 调度进行微调</b>"),
+    "prune.rule_threshold": ("zero |w| &lt; {threshold:.4f}", "将 |w| &lt; {threshold:.4f} 的权重置零"),
+    "prune.rule_layer": ("zero the smallest {sparsity:.0%} of weights (each layer)",
+                         "将最小的 {sparsity:.0%} 权重置零（每层各自）"),
+    "prune.rule_global": ("zero the smallest {sparsity:.0%} of weights (ranked globally)",
+                          "将最小的 {sparsity:.0%} 权重置零（全局排序）"),
+    "prune.summary": ("<b>{rule}</b>: kernel sparsity {sparsity:.1%}, test accuracy <b>{accuracy:.2%}</b> "
+                      "(unpruned {unpruned:.2%}). Quick sizes: gzip -6 of float32 weights {gzip:,.0f} kB, "
+                      "bitmask+values {bitmask:,.0f} kB, dense {dense:,.0f} kB.",
+                      "<b>{rule}</b>：卷积核稀疏度 {sparsity:.1%}，测试集准确率 <b>{accuracy:.2%}</b>"
+                      "（未剪枝 {unpruned:.2%}）。快速估算大小：float32 权重的 gzip -6 {gzip:,.0f} kB，"
+                      "位掩码+数值 {bitmask:,.0f} kB，稠密存储 {dense:,.0f} kB。"),
+    "prune.finetune_label": ("fine-tuning", "微调中"),
+    "prune.finetuning": ("fine-tuning to {sparsity:.0%} ({scope}, {schedule}) for {epochs} epoch(s)...",
+                         "正在微调到 {sparsity:.0%}（{scope}，{schedule}），共 {epochs} 轮……"),
+    "prune.epoch": ("epoch {epoch}/{epochs}: train accuracy {accuracy:.2%}",
+                    "第 {epoch}/{epochs} 轮：训练集准确率 {accuracy:.2%}"),
+    "prune.finetuned": ("fine-tuned ({schedule}, {epochs} epoch(s)): sparsity {reached:.1%}, test accuracy "
+                        "{accuracy:.2%} (one-shot at this sparsity {one_shot:.2%}, unpruned {unpruned:.2%}) "
+                        "in {seconds:.0f} s",
+                        "微调完成（{schedule}，{epochs} 轮）：稀疏度 {reached:.1%}，测试集准确率 {accuracy:.2%}"
+                        "（同一稀疏度下一次性剪枝 {one_shot:.2%}，未剪枝 {unpruned:.2%}），用时 {seconds:.0f} 秒"),
+    "prune.converting": ("converting", "转换中"),
+    "prune.tflite_table": ("<table><tr><th>variant</th><th>TFLite file bytes</th><th>gzip -9 of the file</th>"
+                           "<th>bitmask encoding</th><th>CSR encoding</th></tr>{cells}</table>"
+                           "<small>Same TFLite size: zeros are still stored as 4-byte floats. Only compression "
+                           "(gzip) or a sparse encoding makes the pruned file smaller.</small>",
+                           "<table><tr><th>变体</th><th>TFLite 文件字节数</th><th>文件的 gzip -9</th>"
+                           "<th>位掩码编码</th><th>CSR 编码</th></tr>{cells}</table>"
+                           "<small>TFLite 大小不变：零仍以 4 字节浮点数存储。只有压缩（gzip）或稀疏编码"
+                           "才能让剪枝后的文件变小。</small>"),
+    "prune.accuracy_title": ("Test accuracy against sparsity (points you visited)",
+                             "测试集准确率与稀疏度（你访问过的点）"),
+    "prune.histogram_title": ("Weights of {layer}: kept and pruned", "{layer} 的权重：保留的与剪掉的"),
+    "prune.weights_of": ("Weights of {layer}", "{layer} 的权重"),
+    "prune.schedule_title": ("Schedule preview: {final:.0%} over {epochs} epoch(s)",
+                             "调度预览：{epochs} 轮内达到 {final:.0%}"),
+    # -- distillation lab --
+    "distill.title": ("Distillation lab", "知识蒸馏实验室"),
+    "distill.temperature": ("temperature T", "温度 T"),
+    "distill.alpha": ("alpha (hard)", "alpha（硬标签）"),
+    "distill.width": ("student width", "学生网络宽度"),
+    "distill.width_option": ("{width:g}x ({params:,} parameters)", "{width:g}x（{params:,} 个参数）"),
+    "distill.epochs": ("epochs", "轮数"),
+    "distill.image": ("test image", "测试图像"),
+    "distill.run": ("Train both students", "训练两个学生网络"),
+    "distill.press": ("<i>Press the button to train and measure both students.</i>",
+                      "<i>按下按钮，训练并测量两个学生网络。</i>"),
+    "distill.teacher_line": ("<b>Teacher</b> {name}: {params:,} parameters, {accuracy:.1%} on {count:,} test images",
+                             "<b>教师网络</b> {name}：{params:,} 个参数，在 {count:,} 张测试图像上为 {accuracy:.1%}"),
+    "distill.soft_title": ("Teacher on test image {index}: softmax(logits / T) at T = 1 and T = {t:g} "
+                           "(entropy {entropy:.2f} bits)",
+                           "教师网络在测试图像 {index} 上：T = 1 与 T = {t:g} 时的 softmax(logits / T)"
+                           "（熵 {entropy:.2f} 比特）"),
+    "distill.true": ("{name} (true)", "{name}（真实）"),
+    "distill.image_title": ("test image {index}: {label}", "测试图像 {index}：{label}"),
+    "distill.training": ("training", "训练中"),
+    "distill.epoch": ("{run} student: epoch {epoch}/{epochs}{shown}", "{run} 学生网络：第 {epoch}/{epochs} 轮{shown}"),
+    "distill.epoch_accuracy": (", test accuracy {accuracy:.1%}", "，测试集准确率 {accuracy:.1%}"),
+    "distill.from_scratch": ("training the {width:g}x student from scratch ({epochs} epochs)...",
+                             "正在从零训练 {width:g}x 学生网络（{epochs} 轮）……"),
+    "distill.measuring_teacher": ("measuring the teacher...", "正在测量教师网络……"),
+    "distill.measuring_student": ("measuring the {role} student...", "正在测量 {role} 学生网络……"),
+    "distill.done": ("done in {seconds:.0f} s: scratch {scratch:.1%}, distilled {distilled:.1%}, teacher "
+                     "{teacher:.1%} on {count:,} test images (T = {t:g}, alpha = {alpha:g})",
+                     "完成，用时 {seconds:.0f} 秒：从零训练 {scratch:.1%}，知识蒸馏 {distilled:.1%}，教师网络 "
+                     "{teacher:.1%}（{count:,} 张测试图像；T = {t:g}，alpha = {alpha:g}）"),
+    "distill.col_model": ("model", "模型"),
+    "distill.col_accuracy": ("test accuracy (%)", "测试集准确率（%）"),
+    "distill.col_errors": ("test errors", "测试集错误数"),
+    "distill.col_params": ("parameters", "参数"),
+    "distill.col_tflite": ("TFLite bytes", "TFLite 字节数"),
+    "distill.col_gzip": ("gzip bytes", "gzip 字节数"),
+    "distill.col_latency": ("latency (ms)", "延迟（ms）"),
+    # -- tradeoff board --
+    "board.title": ("Tradeoff board", "权衡看板"),
+    "board.techniques": ("techniques", "技术"),
+    "board.sort": ("sort by", "排序依据"),
+    "board.descending": ("descending", "降序"),
+    "board.size": ("size", "大小"),
+    "board.compare": ("compare", "对比"),
+    "board.reload_study": ("reload study", "重新读取研究"),
+    "board.reload_log": ("reload log", "重新读取日志"),
+    "board.reading": ("reading", "读取中"),
+    "board.select_hint": ("<p><i>Select variants in 'compare' to see them side by side.</i></p>",
+                          "<p><i>在「对比」中选择变体，即可并排查看。</i></p>"),
+    "board.shown": ("{visible} of {total} variant(s) shown, {selected} selected",
+                    "显示 {total} 个变体中的 {visible} 个，已选 {selected} 个"),
+    # -- study monitor, class submit box, export box --
+    "study.refresh": ("refresh", "刷新"),
+    "study.heading": ("Study {name!r}", "研究 {name!r}"),
+    "study.trials_title": ("{name}: {count} finished trial(s)", "{name}：已完成 {count} 次试验"),
+    "submit.title": ("Submit to the class board", "提交到班级看板"),
+    "submit.class": ("class", "班级"),
+    "submit.class_placeholder": ("class board, e.g. lab-3", "班级看板，例如 lab-3"),
+    "submit.student": ("student", "学生"),
+    "submit.student_placeholder": ("your name (empty: anonymous)", "你的名字（留空：匿名）"),
+    "submit.storage": ("storage", "存储"),
+    "submit.storage_placeholder": ("database URL (empty: this machine)", "数据库 URL（留空：本机）"),
+    "submit.button": ("Submit to class board", "提交到班级看板"),
+    "submit.submitting": ("submitting", "提交中"),
+    "submit.done": ("{added} new record(s) on the board {name!r} ({already} already there)",
+                    "看板 {name!r} 新增 {added} 条记录（{already} 条已存在）"),
+    "export.name": ("your name", "你的名字"),
+    "export.button": ("Export my results", "导出我的结果"),
+    "export.tip": ("write every variant you measured to a file for your lecturer",
+                   "把你测量过的每个变体写入一个文件，交给老师"),
+    "export.exporting": ("exporting", "导出中"),
+    "export.done": ("Exported {count} variant(s) to {path}: hand this file to your lecturer (or leave it there if "
+                    "they collect the folder)",
+                    "已将 {count} 个变体导出到 {path}：把这个文件交给老师（如果老师收取整个文件夹，留在原处即可）"),
+    # -- classroom app --
+    "app.language": ("language", "语言"),
+    "app.tab.Quantize": ("Quantize", "量化"),
+    "app.tab.Prune": ("Prune", "剪枝"),
+    "app.tab.Distill": ("Distill", "知识蒸馏"),
+    "app.tab.Compare": ("Compare", "对比"),
+    "app.dataset": ("data set", "数据集"),
+    "app.digits": ("digits (offline, 1,347 train / 450 test images)", "digits（离线，1,347 张训练 / 450 张测试图像）"),
+    "app.mnist": ("MNIST (from {folder})", "MNIST（来自 {folder}）"),
+    "app.mnist_note": ("MNIST is offered when the app is started with {variable} naming a folder that holds its "
+                       "IDX files, e.g. <code>{variable}=../shared/data/mnist make app</code>.",
+                       "启动应用时若用 {variable} 指定一个存放 MNIST IDX 文件的文件夹，就可以选择 MNIST，例如 "
+                       "<code>{variable}=../shared/data/mnist make app</code>。"),
+    "app.model": ("model", "模型"),
+    "app.load": ("Load", "加载"),
+    "app.add_pruned": ("Add this pruned model to Compare", "把这个剪枝模型加入对比"),
+    "app.gather": ("Gather from the other tabs", "从其他标签页收集"),
+    "app.press_load": ("<i>Press <b>Load</b> to start.</i>", "<i>按<b>加载</b>开始。</i>"),
+    "app.building": ("<i>Building the panel...</i>", "<i>正在构建面板……</i>"),
+    "app.loading_label": ("loading", "加载中"),
+    "app.loading": ("Loading {name} and the {arch} baseline (the first time, it trains: about a minute)",
+                    "正在加载 {name} 和 {arch} 基线模型（第一次需要训练：约一分钟）"),
+    "app.loaded": ("{arch} on {name}: {params:,} parameters, {train:,} training / {test:,} test images",
+                   "{arch}（{name}）：{params:,} 个参数，{train:,} 张训练 / {test:,} 张测试图像"),
+    "app.building_tab": ("building {tab}", "正在构建{tab}"),
+    "app.compare_intro": ("<p>Every variant measured in the other tabs (the PTQ / QAT buttons, <i>Add this pruned "
+                          "model</i>, a distillation run) joins this chart when this tab is opened or on "
+                          "<i>Gather</i>.</p>",
+                          "<p>在其他标签页测量的每个变体（PTQ / QAT 按钮、<i>把这个剪枝模型加入对比</i>、"
+                          "一次知识蒸馏运行）会在打开此标签页或按<i>从其他标签页收集</i>时加入此图。</p>"),
+    "app.measuring": ("measuring", "测量中"),
+    "app.added": ("Added {name}: {accuracy:.2%}, gzip {gzip:,} B", "已加入 {name}：{accuracy:.2%}，gzip {gzip:,} B"),
+    "app.reload_note": ("Language changed: press <b>Load</b> to rebuild the tabs in {language}.",
+                        "语言已切换：按<b>加载</b>，用{language}重建各标签页。"),
+    "app.language_name": ("English", "中文"),
+    # -- exercises --
+    "exercise.correct": ("correct!", "正确！"),
+    "exercise.not_answered": ("fill in your answer first (replace the None)", "请先填写你的答案（替换 None）"),
+    "exercise.not_yet": ("not yet. Hint: {hint}", "还不对。提示：{hint}"),
+    "exercise.raised": ("not yet: checking your answer raised {error}. Hint: {hint}",
+                        "还不对：检查你的答案时出现了 {error}。提示：{hint}"),
+    "exercise.function_raised": ("not yet: your function raised {error} on test case {number}. Hint: {hint}",
+                                 "还不对：你的函数在测试用例 {number} 上抛出了 {error}。提示：{hint}"),
+    "exercise.returned_none": ("not yet: your function returned None on test case {number} (did it `return`?). "
+                               "Hint: {hint}",
+                               "还不对：你的函数在测试用例 {number} 上返回了 None（忘了 `return` 吗？）。提示：{hint}"),
+    "exercise.different": ("not yet: test case {number} gives a different result. Hint: {hint}",
+                           "还不对：测试用例 {number} 的结果不同。提示：{hint}"),
+}
+
+MESSAGES: dict[str, dict[str, str]] = {key: dict(zip(LANGUAGES, pair)) for key, pair in _PAIRS.items()}
+
+
+def _checked(code) -> str:
+    if code not in LANGUAGES:
+        raise ValueError(f"language is {code!r}; choose one of {', '.join(map(repr, LANGUAGES))}")
+    return code
+
+
+def _default() -> str:
+    value = os.environ.get(LANGUAGE_VARIABLE, "")
+    if not value:
+        return "en"
+    try:
+        return _checked(value)
+    except ValueError as error:
+        raise ValueError(f"{LANGUAGE_VARIABLE}: {error}") from None
+
+
+_language = _default()
+
+
+def set_language(code: str) -> None:
+    """Choose the language of every panel built from now on, and of the exercises' messages.
+
+    Args:
+        code: ``"en"`` (English) or ``"zh"`` (Simplified Chinese).
+
+    Raises:
+        ValueError: ``code`` is not one of :data:`LANGUAGES` (the message names it and the allowed codes).
+    """
+    global _language
+    _language = _checked(code)
+
+
+def get_language() -> str:
+    """The language in use: ``"en"`` or ``"zh"``."""
+    return _language
+
+
+def t(key: str, **fields) -> str:
+    """The message ``key`` in the language in use, formatted with ``fields`` (``str.format``).
+
+    Args:
+        key: a key of :data:`MESSAGES`.
+        **fields: the message's ``{fields}``.
+
+    Returns:
+        The formatted message.
+
+    Raises:
+        KeyError: ``key`` is not in the catalogue (named in the message).
+    """
+    if key not in MESSAGES:
+        raise KeyError(f"no message {key!r} in the compresslab catalogue (compresslab/i18n.py)")
+    return MESSAGES[key][_language].format(**fields)
+
+
+__all__ = ["MESSAGES", "LANGUAGES", "LANGUAGE_VARIABLE", "set_language", "get_language", "t"]

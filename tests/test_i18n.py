@@ -1,0 +1,134 @@
+"""The message catalogue, the language switch, Chinese panels and app, and the zh notebooks' generator."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import compresslab as cl
+from compresslab import exercises, i18n
+
+ROOT = Path(__file__).resolve().parents[1]
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    """Every test starts and ends in English, so no other test sees Chinese labels."""
+    cl.set_language("en")
+    yield
+    cl.set_language("en")
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_both_languages_have_the_same_keys_and_fields():
+    assert i18n.MESSAGES, "empty catalogue"
+    for key, texts in i18n.MESSAGES.items():
+        assert set(texts) == set(i18n.LANGUAGES), key
+        assert texts["en"].strip() and texts["zh"].strip(), key
+        assert _fields(texts["en"]) == _fields(texts["zh"]), key
+    # Every Chinese text that is not a code name is really Chinese.
+    untranslated = [k for k, v in i18n.MESSAGES.items() if v["zh"] == v["en"] and not k.startswith("quant.ptq_")
+                    and k != "quant.qat"]
+    assert untranslated == []
+
+
+def test_set_language_validates_and_t_names_a_missing_key():
+    with pytest.raises(ValueError, match=r"'fr'.*'en', 'zh'"):
+        cl.set_language("fr")
+    assert cl.get_language() == "en"
+    cl.set_language("zh")
+    assert cl.get_language() == "zh"
+    assert i18n.t("quant.bits") == "位宽"
+    assert i18n.t("quant.bits_measured", bits=4) == "已测量 4 位"
+    with pytest.raises(KeyError, match="no.such.key"):
+        i18n.t("no.such.key")
+
+
+def test_the_environment_variable_chooses_the_default_and_is_validated():
+    code = "import compresslab.i18n as i; print(i.get_language())"
+    for value, expected in (("zh", "zh"), ("", "en")):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                              env={**_env(), "COMPRESSLAB_LANGUAGE": value})
+        assert done.stdout.strip() == expected, done.stderr[-2000:]
+    bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**_env(), "COMPRESSLAB_LANGUAGE": "klingon"})
+    assert bad.returncode != 0 and "COMPRESSLAB_LANGUAGE" in bad.stderr and "'klingon'" in bad.stderr
+
+
+def _env():
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "COMPRESSLAB_LANGUAGE"}
+
+
+def test_exercise_messages_follow_the_language_and_strict_mode_does_not_depend_on_it(capsys, monkeypatch):
+    cl.set_language("zh")
+    assert exercises.check("练习 1", 3, 3, hint="想一想") is True
+    assert exercises.check("练习 2", 2, 3, hint="想一想") is False
+    assert exercises.check("练习 3", None, 3, hint="想一想") is False
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["练习 1: 正确！", "练习 2: 还不对。提示：想一想", "练习 3: 请先填写你的答案（替换 None）"]
+    monkeypatch.setenv(exercises.STRICT_VARIABLE, "1")
+    assert exercises.check("练习 4", 3, 3, hint="h") is True  # a correct answer passes in Chinese too
+    with pytest.raises(AssertionError, match="练习 5"):
+        exercises.check("练习 5", 2, 3, hint="h")
+
+
+def test_a_panel_built_after_set_language_zh_is_chinese(trained_seed_cnn, digits):
+    english = cl.widgets.PruningLab(trained_seed_cnn, digits)
+    cl.set_language("zh")
+    chinese = cl.widgets.PruningLab(trained_seed_cnn, digits)
+    assert english.controls["sparsity"].description == "sparsity"
+    assert chinese.controls["sparsity"].description == "稀疏度"
+    assert chinese.controls["finetune"].description == "在此稀疏度下微调"
+    assert "剪枝实验室" in chinese.view.children[0].value
+    chinese.controls["sparsity"].value = 0.5  # the summary is rebuilt in the panel's language
+    assert "测试集准确率" in chinese.summary.value and "50%" in chinese.summary.value
+    assert HAN.search(chinese.figures["histogram"].layout.title.text)
+    assert english.controls["sparsity"].description == "sparsity"  # built earlier: stays English
+
+
+def test_the_quantization_lab_in_chinese(trained_seed_cnn, digits):
+    cl.set_language("zh")
+    lab = cl.widgets.QuantizationLab(trained_seed_cnn, digits)
+    assert lab.controls["bits"].description == "位宽"
+    assert lab.controls["ptq_dynamic"].description == "PTQ 动态范围"
+    assert [label for label, _ in lab.controls["lowbit_mode"].options][0] == "int4 权重（逐通道）"
+    assert lab.controls["lowbit_mode"].value == "int4 weights (per channel)"  # the value stays the record's name
+    lab.controls["bits"].value = 4
+    assert "测试集准确率（模拟，Keras）" in lab.table.value and "个百分点" in lab.table.value
+
+
+def test_the_app_language_selector_works_through_its_value(monkeypatch):
+    monkeypatch.delenv("COMPRESSLAB_DATA_DIR", raising=False)
+    app = cl.widgets.ClassroomApp()
+    selector = app.controls["language"]
+    assert selector.value == "en" and [label for label, _ in selector.options] == ["English", "中文"]
+    assert list(app.tabs.titles) == ["Quantize", "Prune", "Distill", "Compare"]
+    selector.value = "zh"  # as the browser does
+    assert cl.get_language() == "zh"
+    assert list(app.tabs.titles) == ["量化", "剪枝", "知识蒸馏", "对比"]
+    assert app.controls["load"].description == "加载"
+    assert app.controls["dataset"].value == "digits" and app.controls["dataset"].options[0][0].startswith("digits（")
+    assert "按<b>加载</b>开始" in app.pages[0].children[0].value
+    selector.value = "en"
+    assert app.controls["load"].description == "Load" and list(app.tabs.titles)[1] == "Prune"
+    assert app.last_error is None
+
+
+def test_an_app_started_in_chinese_is_chinese_from_the_start(monkeypatch):
+    cl.set_language("zh")
+    app = cl.widgets.ClassroomApp()
+    assert app.controls["language"].value == "zh"
+    assert app.controls["add_pruned"].description == "把这个剪枝模型加入对比"
+    assert app.export_box.controls["export"].description == "导出我的结果"

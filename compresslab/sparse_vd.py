@@ -140,6 +140,9 @@ def to_variational(model, *, threshold: float = THRESHOLD, layers=None):
             raise ValueError(f"layers {wrong} cannot use variational dropout; plain Conv2D / Dense layers of "
                              f"{model.name!r} are {sorted(names)}")
         names = set(layers)
+    from .prune.masks import skipped_layers, warn_skipped  # pruning's own report of untouched layers
+
+    warn_skipped("sparse variational dropout", skipped_layers(model, lambda layer: layer.name in names))
     if not names:
         raise ValueError(f"model {model.name!r} has no plain Conv2D or Dense layer for variational dropout; its "
                          f"layers are {[layer.name for layer in model.layers]}")

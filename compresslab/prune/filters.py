@@ -7,7 +7,7 @@ import numpy as np
 from .._keras import keras
 from ..data import Dataset
 from ..models import check_model_fits, compile_for_classification, train
-from .masks import _check_model, skipped_layers
+from .masks import _check_model, skipped_layers, warn_skipped
 
 _PASS_THROUGH = (
     keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
@@ -177,7 +177,11 @@ def filter_pruning(model, data: Dataset | None, ratio: float, *, finetune_epochs
               learning_rate=learning_rate, progress=progress)
     result.compresslab_info = {"ratio": float(ratio), "kept": info, "kept_indices": kept_indices,
                                "finetune_epochs": finetune_epochs}
-    # Filters are removed, not zeroed: skipped means weighted layers no filter could be removed from.
+    # Filters are removed, not zeroed: "skipped" lists the weighted layers no filter was removed from.
+    # The warning names only layer TYPES filter pruning cannot act on (a Conv2D or Dense left out by
+    # choice, or the output layer, which loses input rows instead, is not a silent skip).
+    warn_skipped("filter pruning",
+                 skipped_layers(model, lambda layer: type(layer) in (keras.layers.Conv2D, keras.layers.Dense)))
     result.pruning = {"layers": sorted(info), "skipped": skipped_layers(model, lambda layer: layer.name in targets)}
     return result
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from .._keras import keras, tf, tfmot
 from ..data import Dataset
 from ..models import check_model_fits, clone, compile_for_classification, train
@@ -101,6 +103,14 @@ def global_layer_targets(model, sparsity: float, layers=None) -> dict[str, float
     return {layer.name: float(1.0 - masks[_kernel_of(layer).name].mean()) for layer in chosen}
 
 
+def _reached(layer, target: float) -> bool:
+    """False when tfmot wrapped ``layer`` but left its kernel dense (it does so for DepthwiseConv2D)."""
+    if target <= 0:
+        return True
+    kernel = _kernel_of(layer)
+    return kernel is not None and float(np.mean(kernel.numpy() == 0)) >= target / 2
+
+
 def finetune(model, data: Dataset, *, final_sparsity: float, schedule: str = "polynomial", epochs: int = 2,
              initial_sparsity: float = 0.0, scope: str = "layer", layers=None, structure: str = "unstructured",
              begin_step: int = 0, end_step: int | None = None, frequency: int | None = None,
@@ -192,7 +202,9 @@ def finetune(model, data: Dataset, *, final_sparsity: float, schedule: str = "po
     stripped = sparsity_api.strip_pruning(wrapped)
     result = clone(stripped)  # a plain model with its own variables, named like the input
     compile_for_classification(result)
-    result.pruning = pruning_report(result, [layer.name for layer in chosen])
+    pruned = [layer.name for layer in chosen if _reached(result.get_layer(layer.name), targets.get(layer.name, 0.0))]
+    missed = {layer.name for layer in chosen} - set(pruned)
+    result.pruning = pruning_report(result, pruned, missed)
     result.compresslab_info = {
         "schedule": schedule, "final_sparsity": float(final_sparsity), "scope": scope, "structure": structure,
         "total_steps": plan.total_steps, "begin_step": plan.begin_step, "end_step": plan.end_step,

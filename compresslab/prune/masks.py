@@ -179,12 +179,15 @@ def global_sparsity(model, layers=None, *, over: str = "prunable") -> float:
     return zeros / total if total else 0.0
 
 
-def pruning_report(model, pruned_layers) -> dict:
+def pruning_report(model, pruned_layers, not_pruned=()) -> dict:
     """What a pruning call did, for ``result.pruning``: layers pruned, layers skipped, both sparsities.
 
-    Warns (``UserWarning``) when layers it could not prune hold weights.
+    ``not_pruned`` names prunable layers the pruning still left dense (tfmot wraps DepthwiseConv2D
+    but does not mask its kernel); they count as skipped. Warns (``UserWarning``) when layers it
+    could not prune hold weights.
     """
-    skipped = skipped_layers(model, is_prunable)
+    missed = set(not_pruned)
+    skipped = skipped_layers(model, lambda layer: is_prunable(layer) and layer.name not in missed)
     warn_skipped("pruning", skipped)
     names = [getattr(layer, "name", layer) for layer in pruned_layers]
     return {

@@ -24,6 +24,7 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 NOT_IMPORTED = {
     "keras": "modelio's verification runs `import keras` (Keras 3) in a subprocess",
     "jupyterlab": "`make lab` serves the notebooks",
+    "jupyterlab-language-pack-zh-cn": "JupyterLab's Simplified Chinese interface (Settings > Language)",
     "voila": "`make app` serves the classroom dashboard",
     "pytest-timeout": "a pytest plugin (--timeout)",
     "nbmake": "a pytest plugin (`make notebooks` runs pytest --nbmake)",

@@ -132,3 +132,65 @@ def test_an_app_started_in_chinese_is_chinese_from_the_start(monkeypatch):
     assert app.controls["language"].value == "zh"
     assert app.controls["add_pruned"].description == "把这个剪枝模型加入对比"
     assert app.export_box.controls["export"].description == "导出我的结果"
+
+
+# -- scripts/translate.py: the zh notebooks are generated, complete and up to date --------------------------------
+
+def _translate_module():
+    import runpy
+
+    return runpy.run_path(str(ROOT / "scripts" / "translate.py"), run_name="translate_under_test")
+
+
+def test_translate_check_passes():
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "translate.py"), "--check"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        chinese = json.loads((ROOT / "notebooks" / "zh" / path.name).read_text(encoding="utf-8"))
+        english = json.loads(path.read_text(encoding="utf-8"))
+        assert [c["id"] for c in chinese["cells"]] == [c["id"] for c in english["cells"]], path.name
+        first_code = next(c for c in chinese["cells"] if c["cell_type"] == "code")
+        assert 'cl.set_language("zh")' in "".join(first_code["source"]), path.name
+        assert all(not c.get("outputs") for c in chinese["cells"] if c["cell_type"] == "code"), path.name
+        markdown = [c for c in chinese["cells"] if c["cell_type"] == "markdown"]
+        assert markdown and all(HAN.search("".join(c["source"])) for c in markdown), path.name
+
+
+def _notebook(*cells):
+    return {"cells": [{"cell_type": kind, "id": cid, "metadata": {}, "source": text,
+                       **({"outputs": [], "execution_count": None} if kind == "code" else {})}
+                      for kind, cid, text in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_the_tokenize_rule_rejects_changed_code_and_accepts_translated_text():
+    tr = _translate_module()
+    english = 'import compresslab as cl\nx = 1  # one\nprint(f"x is {x}", "done")\n'
+    notebook = _notebook(("markdown", "m1", "# Title"), ("code", "c1", english))
+    translated = 'import compresslab as cl\nx = 1  # 一\nprint(f"x 是 {x}", "完成")\n'
+
+    def entries(code):
+        return {"m1": {"en_sha": tr["digest"]("# Title"), "zh": "# 标题"},
+                "c1": {"en_sha": tr["digest"](english), "zh": code}}
+
+    out, problems = tr["translate"](notebook, entries(translated), "fake.ipynb")
+    assert problems == []
+    assert "".join(out["cells"][1]["source"]).startswith('import compresslab as cl\ncl.set_language("zh")')
+    for changed in ('import compresslab as cl\nx = 2  # 一\nprint(f"x 是 {x}", "完成")\n',
+                    'import compresslab as cl\nprint(f"x 是 {x}", "完成")\n',
+                    'import compresslab as cl\nx = 1  # 一\nprint(f"x 是 {x}", "完成", end="")\n'):
+        _, problems = tr["translate"](notebook, entries(changed), "fake.ipynb")
+        assert len(problems) == 1 and "fake.ipynb cell c1" in problems[0] and "changes the code" in problems[0], \
+            problems
+
+
+def test_missing_stale_and_unknown_translations_are_named():
+    tr = _translate_module()
+    notebook = _notebook(("markdown", "m1", "# Title"), ("code", "c1", "import compresslab as cl\n# a comment\n"),
+                         ("code", "c2", "y = 3\n"))
+    _, problems = tr["translate"](notebook, {"m1": {"en_sha": tr["digest"]("# Old title"), "zh": "# 标题"},
+                                             "gone": {"en_sha": "0", "zh": "x"}}, "fake.ipynb")
+    assert any("cell m1: stale translation" in p for p in problems), problems
+    assert any("cell c1: no translation (code cell)" in p for p in problems), problems
+    assert any("translation of cell gone" in p for p in problems), problems
+    assert not any("c2" in p for p in problems), problems  # code without comments or sentences needs none

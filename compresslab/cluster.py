@@ -195,7 +195,7 @@ def cluster_weights(model, spec: ClusterSpec, data: Dataset | None = None, epoch
         # zero: re-apply the original zeros so not one weight moves.
         for name, attribute, _, keep in zero_masks(model):
             target = getattr(result.get_layer(name), attribute)
-            target.assign(target.numpy() * keep)
+            target.assign(np.where(keep != 0, target.numpy(), np.zeros_like(keep)))  # +0.0, never -0.0
     compile_for_classification(result)
     result.clustering = {"spec": spec.to_dict(), "layers": sorted(counts), "clusters": counts,
                          "preserve_sparsity": keep_zeros, "epochs": epochs, "skipped": skipped}

@@ -439,3 +439,24 @@ def test_workbench_matches_one_shot_and_leaves_model_alone(trained_seed_cnn, dig
     assert sizes["dense_float32_bytes"] == 4 * trained_seed_cnn.count_params()
     assert math.isclose(bench.weights_gzip_bytes(), prune.weights_gzip_bytes([w.numpy() for w in trained_seed_cnn.weights]),
                         rel_tol=0.01)
+
+
+def test_fine_tuned_zeros_are_positive_zeros(trained_student, small_digits):
+    """-0.0 is zero, but its sign bit makes gzip and entropy coders see two symbols: never store it."""
+    def negative_zeros(model):
+        return sum(int(np.sum((k == 0) & np.signbit(k))) for k in
+                   (v.numpy() for layer in model.layers for _, v in cl.layers.kernel_variables(layer)))
+
+    tuned = prune.finetune(trained_student, small_digits, final_sparsity=0.8, epochs=1)
+    held = prune.finetune_holding_zeros(prune.to_sparsity(trained_student, PruneSpec(sparsity=0.8)), small_digits,
+                                        epochs=1, learning_rate=1e-3)
+    assert prune.global_sparsity(tuned) > 0.7 and prune.global_sparsity(held) >= 0.79
+    assert negative_zeros(tuned) == 0 and negative_zeros(held) == 0
+    # positive_zeros itself: flips exactly the -0.0 entries, in place, and counts them.
+    copy = cl.models.clone(trained_student)
+    kernel = copy.layers[-1].kernel
+    values = kernel.numpy()
+    values[0, :3] = -0.0
+    kernel.assign(values)
+    assert prune.positive_zeros(copy) == 3 and negative_zeros(copy) == 0
+    assert prune.positive_zeros(copy) == 0

@@ -46,6 +46,7 @@ from .masks import (
     is_m_by_n,
     is_prunable,
     layer_sparsity,
+    positive_zeros,
     prunable_layers,
 )
 from .oneshot import apply, by_naive_threshold, by_threshold, to_layer_sparsities, to_sparsity
@@ -64,7 +65,7 @@ __all__ = [
     "filter_pruning", "check_m_by_n", "is_m_by_n",
     # analysis
     "sensitivity_scan", "suggest_sparsities", "layer_sparsity", "global_sparsity",
-    "prunable_layers", "is_prunable",
+    "prunable_layers", "is_prunable", "positive_zeros",
     # sizes (owned by compresslab.sizes)
     "sparse_bytes", "size_report", "weights_gzip_bytes",
     # live exploration

@@ -10,7 +10,14 @@ import numpy as np
 from .._keras import keras, tf, tfmot
 from ..data import Dataset
 from ..models import check_model_fits, clone, compile_for_classification, train
-from .masks import _check_m_by_n_layers, _kernel_of, prunable_layers, pruning_report, zero_masks
+from .masks import (
+    _check_m_by_n_layers,
+    _kernel_of,
+    positive_zeros,
+    prunable_layers,
+    pruning_report,
+    zero_masks,
+)
 from .oneshot import _masks_for_spec
 from .spec import SCHEDULES, SCOPES, PruneSpec
 
@@ -201,6 +208,7 @@ def finetune(model, data: Dataset, *, final_sparsity: float, schedule: str = "po
           progress=progress, callbacks=all_callbacks)
     stripped = sparsity_api.strip_pruning(wrapped)
     result = clone(stripped)  # a plain model with its own variables, named like the input
+    positive_zeros(result)  # tfmot's masks multiply: store its -0.0 as +0.0 (smaller compressed files)
     compile_for_classification(result)
     pruned = [layer.name for layer in chosen if _reached(result.get_layer(layer.name), targets.get(layer.name, 0.0))]
     missed = {layer.name for layer in chosen} - set(pruned)
@@ -243,7 +251,9 @@ class HoldZeros(keras.callbacks.Callback):
     def hold(self) -> None:
         """Re-apply every mask now."""
         for variable, keep in self.masks:
-            variable.assign(variable * keep)
+            # where(), not variable * keep: a product leaves -0.0 for zeroed negative weights, and
+            # -0.0 costs file size (see masks.positive_zeros).
+            variable.assign(tf.where(keep != 0, variable, tf.zeros_like(variable)))
 
 
 def finetune_holding_zeros(model, data: Dataset, *, epochs: int, learning_rate: float, batch_size: int = 64,

@@ -71,6 +71,24 @@ def prunable_layers(model, layers=None) -> list:
     return chosen
 
 
+def positive_zeros(model) -> int:
+    """Turn every -0.0 in the model's kernels into +0.0, in place; returns how many there were.
+
+    A mask applied by multiplication leaves -0.0 where a negative weight was zeroed (tfmot does so).
+    It is zero all the same, but its sign bit differs from +0.0, so gzip and entropy coders see two
+    symbols for "zero" and the file of a fine-tuned pruned model grew by about a third on digits.
+    """
+    flipped = 0
+    for layer in model.layers:
+        for _, variable in kernel_variables(layer):
+            values = variable.numpy()
+            negative = (values == 0) & np.signbit(values)
+            if negative.any():
+                flipped += int(negative.sum())
+                variable.assign(np.where(negative, np.zeros_like(values), values))
+    return flipped
+
+
 def _has_prunable(model) -> bool:
     return any(is_prunable(layer) for layer in model.layers)
 

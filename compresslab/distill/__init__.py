@@ -16,7 +16,7 @@ weights) with the same budget (epochs, batch size, Adam, learning rate, seed) on
 alone.
 
 Example:
-    >>> spec = DistillSpec(temperature=10, alpha=0.1, epochs=5)
+    >>> spec = DistillSpec(epochs=5)          # T = 8, alpha = 0.5 (chosen on a validation split)
     >>> teacher = cl.baseline("seed_cnn", data)
     >>> student = cl.models.build("student_cnn", seed=0, width=0.5)
     >>> distilled, history = distill(teacher, student, data, spec)

@@ -60,8 +60,13 @@ def test_global_scope_and_threshold_slider(lab, trained_seed_cnn, digits):
     cut = lab.workbench.threshold_at_sparsity(0.9)
     assert line.x[3] == pytest.approx(cut) and line.x[0] == pytest.approx(-cut)
 
+    # One state, two views: in global scope the threshold slider shows the cut the sparsity slider made.
+    assert lab.controls["threshold"].value == pytest.approx(min(cut, lab.controls["threshold"].max))
     lab.controls["threshold"].value = 0.05
     assert lab.method == "threshold" and lab.last_error is None
+    # ... and after a threshold move the sparsity slider shows the sparsity reached (not the old 90%).
+    assert lab.controls["sparsity"].value == pytest.approx(round(lab.last_sparsity, 2))
+    assert lab.method == "threshold"  # syncing the other slider did not switch the method back
     expected = cl.models.accuracy(prune.by_threshold(trained_seed_cnn, 0.05), digits)
     assert lab.last_accuracy == pytest.approx(expected)
     assert lab.last_sparsity == pytest.approx(lab.workbench.sparsity_at_threshold(0.05))
@@ -97,6 +102,11 @@ def test_schedule_preview_follows_controls(lab):
     lab.controls["schedule"].value = "constant"
     names = [t.name for t in lab.figures["schedule"].data]
     assert "constant (chosen)" in names and lab.last_error is None
+    # The preview names the sparsity the fine-tune button would use, whatever slider moved last.
+    lab.controls["sparsity"].value = 0.6
+    assert "60%" in lab.figures["schedule"].layout.title.text
+    lab.controls["sparsity"].value = 0.3
+    assert "30%" in lab.figures["schedule"].layout.title.text
 
 
 def test_tflite_button_reports_real_sizes(lab):

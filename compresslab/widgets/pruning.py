@@ -73,12 +73,13 @@ class PruningLab(Panel):
             self._edges[name] = plots.histogram_edges(kernel)
         self._dense_sizes = {**bench.sparse_sizes(), "weights_gzip_bytes": bench.weights_gzip_bytes()}
         max_threshold = max(1e-6, bench.threshold_at_sparsity(0.99))
+        self._syncing, self._drawn_schedule = False, None
 
         style = {"description_width": "90px"}
         wide = widgets.Layout(width="420px")
         self.controls = {
             "threshold": widgets.FloatSlider(value=0.0, min=0.0, max=float(max_threshold),
-                                             step=float(max_threshold) / 400, readout_format=".4f",
+                                             step=float(max_threshold) / 100, readout_format=".4f",
                                              description=t("prune.threshold"), style=style, layout=wide),
             "sparsity": widgets.FloatSlider(value=0.0, min=0.0, max=0.99, step=0.01, readout_format=".0%",
                                             description=t("prune.sparsity"), style=style, layout=wide),
@@ -149,12 +150,35 @@ class PruningLab(Panel):
     # -- callbacks -----------------------------------------------------------------------------
 
     def _on_threshold(self, change):
+        if self._syncing:
+            return
         self.method = "threshold"
         self.update()
 
     def _on_sparsity(self, change):
+        if self._syncing:
+            return
         self.method = "magnitude"
         self.update()
+
+    def _sync_sliders(self, spec, sparsity: float) -> None:
+        """Make the slider that did NOT move show what the one that moved did (one state, two views).
+
+        After a threshold move the sparsity slider shows the sparsity reached; after a sparsity move in
+        global scope the threshold slider shows the one global threshold that gives it (per-layer scope
+        has one threshold per layer, so the threshold slider goes back to 0 there).
+        """
+        self._syncing = True
+        try:
+            if spec.method == "threshold":
+                self.controls["sparsity"].value = min(0.99, round(float(sparsity), 2))
+            elif spec.scope == "global":
+                self.controls["threshold"].value = min(self.controls["threshold"].max,
+                                                       float(self.workbench.threshold_at_sparsity(spec.sparsity)))
+            else:
+                self.controls["threshold"].value = 0.0
+        finally:
+            self._syncing = False
 
     def update(self) -> None:
         """Re-mask, re-evaluate and redraw the live figures (called on every slider move)."""
@@ -166,6 +190,7 @@ class PruningLab(Panel):
         sparsity = bench.global_sparsity()
         sizes = {**bench.sparse_sizes(), "weights_gzip_bytes": bench.weights_gzip_bytes()}
         self.last_accuracy, self.last_sparsity, self.last_sizes = accuracy, sparsity, sizes
+        self._sync_sliders(spec, sparsity)
         series = "threshold |w| < t" if spec.method == "threshold" else f"magnitude, {spec.scope} scope"
         self.history = pd.concat(
             [self.history, pd.DataFrame([{"sparsity": sparsity, "accuracy": accuracy, "series": series}])],
@@ -188,10 +213,16 @@ class PruningLab(Panel):
         traces, title = self._histogram_traces(spec, masks)
         assign_traces(self.figures["histogram"], traces, title=title)
         assign_traces(self.figures["sizes"], plots.size_traces(self._sizes_frame(sizes)))
+        if self._schedule_final() != self._drawn_schedule:
+            self.update_schedule()  # its title and curves name the sparsity the fine-tune button would use
         self.last_update_seconds = time.perf_counter() - started
 
     def update_schedule(self) -> None:
         replace_figure(self.figures["schedule"], self._schedule_figure())
+
+    def _schedule_final(self) -> float:
+        """The final sparsity the schedule preview shows: the current one (0.8 while nothing is pruned)."""
+        return max(0.01, min(0.99, round(float(self.workbench.global_sparsity()), 2) or 0.8))
 
     def finetune(self, button=None) -> None:
         """Fine-tune with tfmot at the current sparsity and schedule (the button's callback)."""
@@ -284,7 +315,7 @@ class PruningLab(Panel):
     def _schedule_figure(self):
         epochs = int(self.controls["epochs"].value)
         steps_per_epoch = int(np.ceil(len(self.data.x_train) / self.batch_size))
-        final = max(0.01, min(0.99, round(float(self.workbench.global_sparsity()), 2) or 0.8))
+        final = self._drawn_schedule = self._schedule_final()
         frames = [prune.schedule_curve(final_sparsity=final, total_steps=steps_per_epoch * epochs, schedule=name)
                   for name in ("polynomial", "constant")]
         frame = pd.concat(frames, ignore_index=True)

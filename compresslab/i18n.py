@@ -257,6 +257,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
                           "一次知识蒸馏运行）会在打开此标签页或按<i>从其他标签页收集</i>时加入此图。</p>"),
     "app.measuring": ("measuring", "测量中"),
     "app.added": ("Added {name}: {accuracy:.2%}, gzip {gzip:,} B", "已加入 {name}：{accuracy:.2%}，gzip {gzip:,} B"),
+    "app.kept": (" · the {count} result(s) measured before stay in Compare",
+                 " · 之前测得的 {count} 个结果仍保留在对比中"),
     "app.reload_note": ("Language changed: press <b>Load</b> to rebuild the tabs in {language}.",
                         "语言已切换：按<b>加载</b>，用{language}重建各标签页。"),
     "app.language_name": ("English", "中文"),

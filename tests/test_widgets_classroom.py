@@ -72,12 +72,25 @@ def test_compare_gathers_the_baseline_and_an_added_pruned_model(app):
     app.panels["Prune"].controls["sparsity"].value = 0.5
     app.controls["add_pruned"].click()
     assert app.last_error is None, app.last_error
-    assert "pruned 50%" in app.status.value
+    assert "pruned 50.0% (layer scope)" in app.status.value
+    app.controls["add_pruned"].click()  # pressed twice: the variant is recognised, not added again
+    assert app.last_error is None and len(app.extra_records) == 1
+    assert "already measured" in app.status.value
     app.controls["gather"].click()
     board = app.panels["Compare"]
     assert list(board.frame["technique"]) == ["baseline", "prune"]
     assert any(t.name == "prune" and len(t.x) == 1 for t in board.figures["tradeoff"].data)
-    assert "pruned 50%" in board.table.value
+    assert "pruned 50.0%" in board.table.value
+
+
+def test_load_keeps_what_was_measured(app):
+    before = {record.name for record in app.records()}
+    assert any("pruned" in name for name in before)
+    app.controls["load"].click()  # Load again (or another model): the results measured so far stay
+    assert app.last_error is None, app.last_error
+    assert app.extra_records == [] and "stay in Compare" in app.status.value
+    after = [record.name for record in app.records()]
+    assert before <= set(after) and len(after) == len(set(after))  # nothing lost, nothing twice
 
 
 def test_errors_land_in_the_error_box():

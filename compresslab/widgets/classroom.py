@@ -108,6 +108,7 @@ class ClassroomApp(Panel):
         self.data = self.model = None
         self.panels: dict[str, Panel] = {}
         self.extra_records: list = []
+        self.kept_records: list = []  # measured under an earlier Load: kept, shown in Compare
         self.baseline_record = None
         self.controls["language"] = widgets.Dropdown(options=_language_options(), value=get_language(),
                                                      layout=widgets.Layout(width="140px"))
@@ -170,11 +171,16 @@ class ClassroomApp(Panel):
                 self.data = load_dataset(name, data_dir=self.data_dir if name == "mnist" else None)
                 self.model = train_baseline(arch, self.data, **self.baseline_options)
             self.log.clear_output()
+            # Results measured so far are kept (Compare shows them next to the new model's), never wiped.
+            if self.panels or self.extra_records:
+                seen = {record.key for record in self.kept_records}
+                self.kept_records += [r for r in self.records() if r.key not in seen]
             self.panels, self.extra_records, self.baseline_record = {}, [], None
             for page in self.pages:
                 page.children = [widgets.HTML(t("app.building"))]
         self.set_status(t("app.loaded", arch=arch, name=name, params=self.model.count_params(),
-                          train=len(self.data.x_train), test=len(self.data.x_test)))
+                          train=len(self.data.x_train), test=len(self.data.x_test))
+                        + (t("app.kept", count=len(self.kept_records)) if self.kept_records else ""))
         self.open_tab(self.tabs.selected_index or 0)
 
     def open_tab(self, index: int) -> None:
@@ -205,13 +211,14 @@ class ClassroomApp(Panel):
         self.pages[index].children = children
 
     def records(self) -> list:
-        """The baseline's record and every record measured in the other tabs."""
+        """The baseline's record, every record measured in the other tabs, and those kept from earlier loads."""
         if self.baseline_record is None:
             self.baseline_record = measure(self.model, self.data, name=f"{self.model.name} float32")
         found = [self.baseline_record, *self.extra_records]
         found += list(getattr(self.panels.get("Quantize"), "records", []) or [])
         found += list((getattr(self.panels.get("Distill"), "records", None) or {}).values())
-        return found
+        current = {record.key for record in found}
+        return found + [record for record in self.kept_records if record.key not in current]
 
     def add_pruned(self, button=None) -> None:
         """Measure the Prune tab's current model (TFLite and gzip sizes, LiteRT accuracy) for Compare."""
@@ -219,9 +226,12 @@ class ClassroomApp(Panel):
             raise RuntimeError("open the Prune tab and choose a sparsity first")
         lab = self.panels["Prune"]
         spec = lab.spec()
+        rule = f"|w| < {spec.threshold:.4f}" if spec.method == "threshold" else f"{spec.scope} scope"
+        name = f"{self.model.name} pruned {lab.last_sparsity:.1%} ({rule})"
+        if self.already_measured(self.extra_records, name):  # a second press adds nothing
+            return
         with self.busy(self.controls["add_pruned"], label=t("app.measuring")):
-            record = measure(lab.workbench.export(), self.data, technique="prune", spec=spec,
-                             name=f"{self.model.name} pruned {lab.last_sparsity:.0%}")
+            record = measure(lab.workbench.export(), self.data, technique="prune", spec=spec, name=name)
         self.extra_records.append(record)
         self.set_status(t("app.added", name=record.name, accuracy=record.accuracy, gzip=record.gzip_bytes))
 

@@ -38,8 +38,10 @@ def base_layout(title: str, x_title: str, y_title: str, **extra) -> dict:
     layout = dict(
         title=dict(text=title, x=0.02, xanchor="left"),
         template=TEMPLATE,
-        xaxis=dict(title=dict(text=x_title)),
-        yaxis=dict(title=dict(text=y_title)),
+        # automargin: the margin grows to fit tick labels and axis titles (a rotated y title was cut
+        # off at laptop width).
+        xaxis=dict(title=dict(text=x_title), automargin=True),
+        yaxis=dict(title=dict(text=y_title), automargin=True),
         margin=dict(l=60, r=20, t=50, b=105),
         height=390,
         # Below the plot, not over it: a legend at the top ran into long titles on a projector.

@@ -111,7 +111,7 @@ class ClassroomApp(Panel):
         self.kept_records: list = []  # measured under an earlier Load: kept, shown in Compare
         self.baseline_record = None
         self.controls["language"] = widgets.Dropdown(options=_language_options(), value=get_language(),
-                                                     layout=widgets.Layout(width="140px"))
+                                                     layout=widgets.Layout(width="220px"))  # "中文 / English" in full
         self.controls["dataset"] = widgets.Dropdown(options=dataset_choices(self.data_dir)[0], value="digits",
                                                     layout=widgets.Layout(width="420px"))
         self.controls["arch"] = widgets.Dropdown(options=ARCHITECTURES, value="seed_cnn")

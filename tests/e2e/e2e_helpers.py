@@ -265,3 +265,39 @@ def save_screenshot(page, path: Path, *, clip_to=None, height: int | None = None
     else:
         page.screenshot(path=str(path))
     return path
+
+
+CLIPPED_CHARTS_JS = """() => {
+    const limit = document.documentElement.clientWidth;
+    const found = [];
+    for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+        if (plot.offsetParent === null) continue;                  // on a hidden tab
+        const box = plot.getBoundingClientRect();
+        if (box.width < 50) continue;
+        let right = limit, left = 0, node = plot.parentElement;
+        while (node && node !== document.body) {
+            const style = getComputedStyle(node);
+            if (style.overflowX !== 'visible') {                    // this ancestor clips (or scrolls)
+                const r = node.getBoundingClientRect();
+                right = Math.min(right, r.right); left = Math.max(left, r.left);
+            }
+            node = node.parentElement;
+        }
+        if (box.right > right + 2 || box.left < left - 2) {
+            const title = plot.querySelector('.gtitle');
+            found.push({title: title ? title.textContent : '(untitled)', left: Math.round(box.left),
+                        right: Math.round(box.right), visible_from: Math.round(left), visible_to: Math.round(right)});
+        }
+    }
+    return found;
+}"""
+
+
+def clipped_charts(page) -> list[dict]:
+    """Visible plotly charts whose box reaches outside the page width or a clipping/scrolling ancestor."""
+    return page.evaluate(CLIPPED_CHARTS_JS)
+
+
+def check_nothing_clipped(page, where: str) -> None:
+    clipped = clipped_charts(page)
+    assert not clipped, f"{where}: charts cut off at {page.viewport_size}: {clipped}"

@@ -16,6 +16,7 @@ from e2e_helpers import (
     ARTIFACTS,
     chart_summary,
     check_clean_page,
+    check_nothing_clipped,
     check_real_charts,
     move_slider_and_check,
     save_screenshot,
@@ -37,8 +38,12 @@ def visible_charts(page) -> list[dict]:
     return [c for c in chart_summary(page) if c["width"] > 100 and c["height"] > 100 and c["svg"] > 0]
 
 
+LAPTOP, WIDE = {"width": 1366, "height": 768}, {"width": 1920, "height": 1080}
+
+
 def test_voila_app_tabs_sliders_and_compare(page, voila_server):
     timings = {}
+    page.set_viewport_size(LAPTOP)  # a classroom laptop; every tab is checked for clipped charts
     started = time.monotonic()
     page.goto(voila_server.url("/"), wait_until="domcontentloaded", timeout=APP_TIMEOUT * 1000)
     page.locator(".widget-tab .noUi-handle").first.wait_for(state="visible", timeout=APP_TIMEOUT * 1000)
@@ -54,6 +59,7 @@ def test_voila_app_tabs_sliders_and_compare(page, voila_server):
     assert chosen.startswith("digits"), chosen
     save_screenshot(page, ARTIFACTS / "voila_app.png", height=1500)
     check_real_charts(page, "Quantize tab", minimum=2)
+    check_nothing_clipped(page, "Quantize tab")
 
     quantize = move_slider_and_check(page, r"^bits$", "ArrowLeft", times=4)
     assert quantize["from"] == "8" and quantize["to"] == "4", quantize
@@ -64,6 +70,10 @@ def test_voila_app_tabs_sliders_and_compare(page, voila_server):
     assert prune["from"] != prune["to"], prune
     timings["prune_slider"] = prune["seconds_to_redraw"]
     save_screenshot(page, ARTIFACTS / "voila_prune.png")
+    check_nothing_clipped(page, "Prune tab")
+    # A double click on "Add this pruned model" (two presses 0.1 s apart) adds the variant once.
+    page.get_by_role("button", name=re.compile("Add this pruned model")).dblclick(delay=100)
+    page.get_by_text(re.compile("already measured|Added ")).first.wait_for(state="visible", timeout=120_000)
 
     timings["distill_tab"] = round(open_tab(page, "Distill", "Distillation lab"), 1)
     distill = move_slider_and_check(page, r"^temperature", "ArrowRight", times=4)
@@ -78,6 +88,13 @@ def test_voila_app_tabs_sliders_and_compare(page, voila_server):
     )
     assert visible_charts(page), chart_summary(page)
     save_screenshot(page, ARTIFACTS / "voila_compare.png")
+    check_nothing_clipped(page, "Compare tab")
+    table = page.locator(".widget-html", has_text="pruned").last.inner_text()
+    assert table.count(" pruned ") == 1, f"the double click added the pruned model more than once: {table}"
+    page.set_viewport_size(WIDE)
+    page.wait_for_timeout(1000)  # plotly's responsive resize
+    check_nothing_clipped(page, "Compare tab, 1920x1080")
+    save_screenshot(page, ARTIFACTS / "voila_compare_1920.png")
     check_clean_page(page, "Voila app after every tab")
     print(f"Voila app timings (s): {timings}; blocked requests: "
           f"{len(page.context.blocked_requests)}; ignored console errors: {page.console_log.ignored}")

@@ -154,3 +154,27 @@ def test_fig_log_alpha_lays_kernels_out_as_pictures():
         cl.plots.fig_log_alpha(log_alpha, dense)
     with pytest.raises(ValueError, match="Dense \\(2-D\\) or Conv2D \\(4-D\\)"):
         kernel_image(np.zeros(5))
+
+
+def test_accuracy_axes_span_at_least_two_points(lab):
+    from compresslab.plots.common import accuracy_range
+
+    assert accuracy_range([97.35, 97.55]) == pytest.approx([96.45, 98.45])  # one image no longer looks large
+    assert accuracy_range([99.9, 100.0]) == pytest.approx([98.5, 100.5])    # kept within the bounds
+    assert accuracy_range([50.0, 97.0]) is None and accuracy_range([None]) is None
+    lab.controls["sparsity"].value = 0.1
+    axis = lab.figures["accuracy"].layout.yaxis
+    plotted = [y for t in lab.figures["accuracy"].data for y in (t.y or ()) if y is not None]
+    if max(plotted) - min(plotted) >= 2.0:   # the points visited earlier spread widely: plotly's own range
+        assert axis.range is None and axis.autorange is True
+    else:                                    # a narrow spread: at least two points of axis around it
+        low, high = axis.range
+        assert high - low >= 2.0 - 1e-9 and low <= min(plotted) and max(plotted) <= high
+
+
+def test_a_fresh_panel_draws_a_narrow_accuracy_spread_on_two_points_of_axis(trained_student, small_digits):
+    fresh = cl.widgets.PruningLab(trained_student, small_digits)
+    fresh.controls["sparsity"].value = 0.01  # one pruned weight in a hundred: the accuracy barely moves
+    axis = fresh.figures["accuracy"].layout.yaxis
+    low, high = axis.range
+    assert high - low == pytest.approx(2.0) and axis.autorange is False

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import TECHNIQUE_COLORS, base_layout
+from .common import TECHNIQUE_COLORS, base_layout, honest_accuracy_axis
 
 KEPT_COLOR = "#90a4ae"
 PRUNED_COLOR = "#e53935"
@@ -145,8 +145,8 @@ def fig_accuracy_vs_sparsity(frame, *, float_accuracy: float | None = None, curr
     """
     traces = accuracy_traces(frame, float_accuracy=float_accuracy, current=current, series=series,
                              series_names=series_names)
-    return go.Figure(data=traces, layout=base_layout(title, "sparsity (%)", "test accuracy (%)",
-                                                     xaxis=dict(range=[0, 100])))
+    return honest_accuracy_axis(go.Figure(data=traces, layout=base_layout(title, "sparsity (%)", "test accuracy (%)",
+                                                                          xaxis=dict(range=[0, 100]))))
 
 
 def fig_sensitivity(scan, *, float_accuracy: float | None = None,

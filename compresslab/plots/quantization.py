@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import TECHNIQUE_COLORS, base_layout
+from .common import TECHNIQUE_COLORS, base_layout, honest_accuracy_axis
 
 FLOAT_COLOR = "#37474f"
 CURRENT_COLOR = "#e53935"
@@ -114,7 +114,7 @@ def fig_accuracy_vs_bits(curve, *, float_accuracy: float | None = None, current_
     traces = accuracy_vs_bits_traces(curve, float_accuracy=float_accuracy, current_bits=current_bits,
                                      current_series=current_series, records=records)
     layout = base_layout(title, "bits per weight", "test accuracy (%)", xaxis=dict(range=[0.5, 16.5], dtick=1))
-    return go.Figure(data=traces, layout=layout)
+    return honest_accuracy_axis(go.Figure(data=traces, layout=layout))
 
 
 def accuracy_vs_bits_traces(curve, *, float_accuracy: float | None = None, current_bits: int | None = None,

@@ -296,7 +296,7 @@ def replace_figure(target, source) -> None:
         target.layout = source.layout  # whole layout: keys absent in the new figure must go too
 
 
-def update_traces(figure, traces: list[dict], title: str | None = None) -> None:
+def update_traces(figure, traces: list[dict], title: str | None = None, *, accuracy_axis: bool = False) -> None:
     """Update a panel figure's traces in place from plain trace dicts (one redraw).
 
     Building a ``go.Figure`` per slider move costs more than the model evaluation (plotly
@@ -308,6 +308,8 @@ def update_traces(figure, traces: list[dict], title: str | None = None) -> None:
         figure: the panel's figure.
         traces: plotly trace dicts (``type`` defaults to ``"scatter"``).
         title: a new title text, or ``None`` to keep the current one.
+        accuracy_axis: the y axis is accuracy in percent: keep it at least
+            :data:`compresslab.plots.common.MIN_ACCURACY_SPAN` points wide.
     """
     with figure.batch_update():
         same_shape = len(figure.data) == len(traces) and all(
@@ -320,3 +322,7 @@ def update_traces(figure, traces: list[dict], title: str | None = None) -> None:
             figure.add_traces([dict(trace) for trace in traces])
         if title is not None and figure.layout.title.text != title:
             figure.layout.title.text = title
+        if accuracy_axis:
+            from ..plots.common import honest_accuracy_axis
+
+            honest_accuracy_axis(figure)

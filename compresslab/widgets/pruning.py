@@ -207,7 +207,7 @@ class PruningLab(Panel):
             dense=sizes["dense_float32_bytes"] / 1000)
         # Only trace data change on a move: assign it in place (building whole go.Figures with their
         # template costs ~0.3 s each, more than the evaluation itself).
-        assign_traces(self.figures["accuracy"], self._accuracy_traces((sparsity, accuracy)))
+        assign_traces(self.figures["accuracy"], self._accuracy_traces((sparsity, accuracy)), accuracy_axis=True)
         target = spec.sparsity if spec.method == "magnitude" else None
         assign_traces(self.figures["layer_sparsity"], plots.layer_sparsity_traces(bench.layer_sparsities(), target))
         traces, title = self._histogram_traces(spec, masks)

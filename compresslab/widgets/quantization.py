@@ -253,7 +253,7 @@ class QuantizationLab(Panel):
         frame = to_frame(self.records) if self.records else None
         update_traces(self.figures["accuracy"], accuracy_vs_bits_traces(
             self._curve(), float_accuracy=self.float_accuracy, current_bits=spec.bits,
-            current_series=self.series_label(spec), records=frame))
+            current_series=self.series_label(spec), records=frame), accuracy_axis=True)
 
     def _render_table(self) -> None:
         now = self.current

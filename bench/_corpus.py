@@ -63,13 +63,14 @@ def separable_gap(shape, classes):
 def residual_logits(shape, classes):
     """A functional model with one residual block (Add), BatchNorm, global average pooling, logits."""
     inputs = keras.Input(shape)
-    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
+    # A strided stem and pooling first: the block works on 7x7 maps, so the model trains in minutes on a CPU.
+    x = keras.layers.Conv2D(24, 3, strides=2, padding="same", activation="relu")(inputs)
     x = keras.layers.MaxPooling2D(2)(x)
     shortcut = x
-    x = keras.layers.Conv2D(32, 3, padding="same", use_bias=False)(x)
+    x = keras.layers.Conv2D(24, 3, padding="same", use_bias=False)(x)
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.Activation("relu")(x)
-    x = keras.layers.Conv2D(32, 3, padding="same", use_bias=False)(x)
+    x = keras.layers.Conv2D(24, 3, padding="same", use_bias=False)(x)
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.Add()([shortcut, x])
     x = keras.layers.Activation("relu")(x)

@@ -147,7 +147,8 @@ def finetune(model, data: Dataset, *, final_sparsity: float, schedule: str = "po
             sparsity after about 70% of the steps, update the mask about 20 times).
         batch_size, seed: training settings.
         learning_rate: Adam's rate (default 1e-3, Keras's own default and the tfmot pruning guide's;
-            1e-4 lost 0.5 points more than the guide on users' models: bench/bench_models.py).
+            the old 1e-4 lost 0.5 points more than the guide on a user's Keras 3 CNN, issue 11;
+            bench/bench_models.py measures this default on six such models).
         progress: True for a bar, False for none, or ``callable(epoch, logs)``.
         callbacks: extra Keras callbacks (run after ``UpdatePruningStep``).
 

@@ -257,6 +257,16 @@ def _live_figure_class():
 _LIVE_FIGURE = None
 
 
+def wrapping_row(*children):
+    """A row of widgets (charts, buttons) that wraps onto the next line when the page is too narrow.
+
+    Two 600-px charts side by side fit a projector at 1920 px but not a 1366-px laptop with JupyterLab's
+    file browser open (the output area is about 930 px wide there): a plain HBox would cut the second one
+    off; this row puts it under the first instead.
+    """
+    return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap"))
+
+
 def figure_widget(figure):
     """Wrap a ``go.Figure`` in a :class:`LiveFigure` (a figure that is also a widget).
 

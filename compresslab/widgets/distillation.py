@@ -32,7 +32,7 @@ from ..plots.distillation import (
 )
 from ..records import to_frame, with_reference
 from ..tflite import count_params
-from ._base import Panel, figure_widget, replace_figure
+from ._base import Panel, figure_widget, replace_figure, wrapping_row
 
 # Student widths offered by the selector (student_cnn's width multiplier).
 STUDENT_WIDTHS = (0.25, 0.5, 1.0, 2.0)
@@ -146,7 +146,7 @@ class DistillationLab(Panel):
         teacher_line = widgets.HTML(t("distill.teacher_line", name=html.escape(teacher.name),
                                       params=count_params(teacher)[0], accuracy=self.teacher_accuracy,
                                       count=len(data.x_test)))
-        soft_row = widgets.HBox([self.figures["soft_targets"], self.figures["image"]])
+        soft_row = wrapping_row(self.figures["soft_targets"], self.figures["image"])
         settings = widgets.VBox([self.controls[name] for name in ("temperature", "image", "alpha", "width", "epochs")])
         self.view = widgets.VBox([
             widgets.HTML(f"<h3>{t('distill.title')}</h3>"),

@@ -30,7 +30,7 @@ from ..i18n import t
 from ..modelio.convert import as_tf_keras
 from ..models import accuracy as keras_accuracy
 from ..plots import pruning as plots
-from ._base import Panel, figure_widget, replace_figure
+from ._base import Panel, figure_widget, replace_figure, wrapping_row
 from ._base import update_traces as assign_traces
 
 ALL_LAYERS = "all layers"
@@ -126,8 +126,8 @@ class PruningLab(Panel):
                                                                                          c["histogram_layer"]])]),
             self.summary,
             self.error_box,
-            widgets.HBox([self.figures["accuracy"], self.figures["layer_sparsity"]]),
-            widgets.HBox([self.figures["histogram"], self.figures["sizes"]]),
+            wrapping_row(self.figures["accuracy"], self.figures["layer_sparsity"]),
+            wrapping_row(self.figures["histogram"], self.figures["sizes"]),
             widgets.HBox([c["tflite"], self.tflite_box]),
             widgets.HTML(t("prune.finetune_heading")),
             widgets.HBox([c["schedule"], c["epochs"]]),

@@ -36,7 +36,7 @@ from ..plots.quantization import (
 )
 from ..records import to_frame
 from ..serving import confined_path
-from ._base import Panel, figure_widget, replace_figure, update_traces
+from ._base import Panel, figure_widget, replace_figure, update_traces, wrapping_row
 
 ALL_LAYERS = "__all__"
 SLIDER_SOURCE = "__slider__"
@@ -138,7 +138,8 @@ class QuantizationLab(Panel):
                                                  disabled=scheme != "fixed_point")
         options = [(t("quant.all_layers"), ALL_LAYERS)] + [(name, name) for name in self.evaluator.layer_names]
         c["layer"] = widgets.Dropdown(options=options, value=ALL_LAYERS, description=t("quant.layer"))
-        c["sweep"] = widgets.Button(description=t("quant.sweep"), icon="line-chart")
+        c["sweep"] = widgets.Button(description=t("quant.sweep"), icon="line-chart",
+                                    layout=widgets.Layout(width="auto", align_self="flex-start"))
         for mode in quantization.PTQ_MODES:
             c[f"ptq_{mode}"] = widgets.Button(description=t(f"quant.ptq_{mode}"), tooltip=t(f"quant.ptq_{mode}_tip"))
         c["qat_epochs"] = widgets.BoundedIntText(value=1, min=1, max=50, description=t("quant.qat_epochs"),
@@ -163,12 +164,12 @@ class QuantizationLab(Panel):
                                   dataset=html.escape(self.data.name)) + "</p>")
         simulate_box = widgets.VBox([c["bits"], c["scheme"], c["granularity"], c["fractional_bits"], c["layer"],
                                      c["sweep"], self.table])
-        charts = widgets.HBox([self.figures["accuracy"], self.figures["histogram"]])
+        charts = wrapping_row(self.figures["accuracy"], self.figures["histogram"])
         deploy = widgets.VBox([
             widgets.HTML(f"<b>{t('quant.deploy')}</b>"),
-            widgets.HBox([c["ptq_dynamic"], c["ptq_float16"], c["ptq_int8"], c["qat_epochs"], c["qat"]]),
+            wrapping_row(c["ptq_dynamic"], c["ptq_float16"], c["ptq_int8"], c["qat_epochs"], c["qat"]),
             widgets.HBox([c["lowbit_mode"], c["lowbit"]]),
-            widgets.HBox([c["artifact"], c["export_path"], c["export"]]),
+            wrapping_row(c["artifact"], c["export_path"], c["export"]),
             self.progress, self.status,
         ])
         layers = widgets.VBox([widgets.HBox([c["errors_of"], c["layer_errors"]]), self.figures["layers"]])

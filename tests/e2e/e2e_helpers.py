@@ -270,10 +270,15 @@ def save_screenshot(page, path: Path, *, clip_to=None, height: int | None = None
 CLIPPED_CHARTS_JS = """() => {
     const limit = document.documentElement.clientWidth;
     const found = [];
+    let checked = 0;
     for (const plot of document.querySelectorAll('.js-plotly-plot')) {
         if (plot.offsetParent === null) continue;                  // on a hidden tab
+        // plotly's image export draws a copy in a div of its own at left:-5000px for a moment (toImage):
+        // not part of the page. Every chart a user sees lives inside a widget view or an output area.
+        if (!plot.closest('.jupyter-widgets, .jp-OutputArea-output, .jp-Cell')) continue;
         const box = plot.getBoundingClientRect();
         if (box.width < 50) continue;
+        checked += 1;
         let right = limit, left = 0, node = plot.parentElement;
         while (node && node !== document.body) {
             const style = getComputedStyle(node);
@@ -289,15 +294,18 @@ CLIPPED_CHARTS_JS = """() => {
                         right: Math.round(box.right), visible_from: Math.round(left), visible_to: Math.round(right)});
         }
     }
-    return found;
+    return {checked, found};
 }"""
 
 
-def clipped_charts(page) -> list[dict]:
-    """Visible plotly charts whose box reaches outside the page width or a clipping/scrolling ancestor."""
-    return page.evaluate(CLIPPED_CHARTS_JS)
+def clipped_charts(page) -> tuple[int, list[dict]]:
+    """How many visible plotly charts were checked, and those whose box reaches outside the page width
+    or a clipping/scrolling ancestor."""
+    result = page.evaluate(CLIPPED_CHARTS_JS)
+    return result["checked"], result["found"]
 
 
 def check_nothing_clipped(page, where: str) -> None:
-    clipped = clipped_charts(page)
+    checked, clipped = clipped_charts(page)
+    assert checked >= 1, f"{where}: no visible chart on the page to check for clipping"
     assert not clipped, f"{where}: charts cut off at {page.viewport_size}: {clipped}"

@@ -17,6 +17,7 @@ from e2e_helpers import (
     ARTIFACTS,
     REPO,
     check_clean_page,
+    check_nothing_clipped,
     check_real_charts,
     move_slider_and_check,
     open_notebook,
@@ -146,5 +147,11 @@ def test_panel_notebook_runs_and_slider_moves_chart(page, lab_server, path, labe
     move = move_slider_and_check(page, label, key, times=presses)
     assert move["from"] != move["to"], move
     check_clean_page(page, f"{path} after moving {label}")
+    # A lecturer's laptop, the file browser open as JupyterLab starts: no chart may be cut off.
+    page.keyboard.press("Control+b")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.wait_for_timeout(1000)  # plotly's responsive resize
+    check_nothing_clipped(page, f"{path} in JupyterLab, file browser open")
+    save_screenshot(page, ARTIFACTS / picture.replace(".png", "_1366.png"))
     save_screenshot(page, ARTIFACTS / picture.replace(".png", "_after_slider.png"))
     print(f"{path}: all cells ran in {seconds:.0f} s; {len(charts)} charts; slider {move}")

@@ -5,8 +5,13 @@ The notebooks in notebooks/ are the student edition: each exercise has an answer
 live apart, in instructor/solutions.json (notebook -> answer cell id -> source). This script writes
 the solution edition: the same notebooks with every answer cell filled in.
 
+The Chinese solution edition fills notebooks/zh/ (built by scripts/translate.py, same cell ids) with the
+same answers; instructor/solutions_zh.json holds the answers whose comments are translated, and each of
+those must be the English answer's code exactly (only comments and strings may differ).
+
     python scripts/solutions.py OUT_DIR        # writes OUT_DIR/<notebook>.ipynb
-    python scripts/solutions.py --check        # every answer cell has a solution and vice versa
+    python scripts/solutions.py --zh OUT_DIR   # the Chinese edition, from notebooks/zh/
+    python scripts/solutions.py --check        # every answer cell has a solution and vice versa (both editions)
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "instructor" / "solutions.json"
+SOLUTIONS_ZH = ROOT / "instructor" / "solutions_zh.json"
 
 
 def answer_cells(notebook: dict) -> dict[str, dict]:
@@ -38,9 +44,41 @@ def problems(folder: Path = ROOT / "notebooks") -> list[str]:
     return found
 
 
-def build(out: Path, folder: Path = ROOT / "notebooks") -> list[Path]:
-    """Write the solution edition of every numbered notebook into ``out``."""
+def zh_problems() -> list[str]:
+    """Translated answers that are not an English answer, or whose code differs from it."""
+    translate = _translate_script()
+    english, chinese = json.loads(SOLUTIONS.read_text()), json.loads(SOLUTIONS_ZH.read_text())
+    found = []
+    for name, cells in chinese.items():
+        for cid, source in cells.items():
+            if cid not in english.get(name, {}):
+                found.append(f"{SOLUTIONS_ZH.name}: {name} {cid} is not an answer in {SOLUTIONS.name}")
+            elif translate.code_skeleton(source) != translate.code_skeleton(english[name][cid]):
+                found.append(f"{SOLUTIONS_ZH.name}: {name} {cid}: the code differs from the English answer "
+                             "(only comments and strings may be translated)")
+    return found
+
+
+def _translate_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("translate_script", ROOT / "scripts" / "translate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def chinese_solutions() -> dict:
+    """The answers for notebooks/zh/: the English ones, with the translated ones in their place."""
     solutions = json.loads(SOLUTIONS.read_text())
+    for name, cells in json.loads(SOLUTIONS_ZH.read_text()).items():
+        solutions.setdefault(name, {}).update(cells)
+    return solutions
+
+
+def build(out: Path, folder: Path = ROOT / "notebooks", solutions: dict | None = None) -> list[Path]:
+    """Write the solution edition of every numbered notebook in ``folder`` into ``out``."""
+    solutions = json.loads(SOLUTIONS.read_text()) if solutions is None else solutions
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(folder.glob("0*.ipynb")):
@@ -57,8 +95,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", help="folder for the solution notebooks")
     parser.add_argument("--check", action="store_true", help="only check that answers and solutions match")
+    parser.add_argument("--zh", action="store_true", help="write the Chinese edition (from notebooks/zh/)")
     args = parser.parse_args()
-    found = problems()
+    found = problems() + problems(ROOT / "notebooks" / "zh") + zh_problems()
     if found:
         print("\n".join(found), file=sys.stderr)
         return 1
@@ -66,7 +105,9 @@ def main() -> int:
         return 0
     if not args.out:
         parser.error("give a folder to write the solution notebooks to (or --check)")
-    for path in build(Path(args.out)):
+    written = (build(Path(args.out), ROOT / "notebooks" / "zh", chinese_solutions()) if args.zh
+               else build(Path(args.out)))
+    for path in written:
         print(path)
     return 0
 

@@ -106,3 +106,30 @@ def test_a_broken_solutions_file_is_reported(tmp_path, monkeypatch):
     found = script.problems()
     assert any("solution for nope1234, which is not an answer cell" in line for line in found)
     assert any("has no solution" in line for line in found)
+
+
+def test_the_chinese_solution_edition_fills_the_zh_notebooks_with_the_same_code(tmp_path):
+    script = _solutions_script()
+    assert script.problems(ROOT / "notebooks" / "zh") == [] and script.zh_problems() == []
+    written = script.build(tmp_path, ROOT / "notebooks" / "zh", script.chinese_solutions())
+    assert {p.name for p in written} == {p.name for p in (ROOT / "notebooks").glob("0*.ipynb")}
+    translate_skeleton = script._translate_script().code_skeleton
+    english = json.loads(script.SOLUTIONS.read_text())
+    built = json.loads((tmp_path / "01_quantization.ipynb").read_text())
+    answers = script.answer_cells(built)
+    assert "对称 4 位编码" in "".join(answers["724287fc"]["source"])       # the comment is translated
+    for cid, source in english["01_quantization.ipynb"].items():            # the code is the English answer's
+        assert translate_skeleton("".join(answers[cid]["source"])) == translate_skeleton(source)
+
+
+def test_a_translated_answer_whose_code_changed_is_reported(tmp_path, monkeypatch):
+    script = _solutions_script()
+    chinese = json.loads(script.SOLUTIONS_ZH.read_text())
+    chinese["01_quantization.ipynb"]["724287fc"] = "answer_scale = 0.1   # 改了代码\nanswer_levels = 8\n"
+    chinese["01_quantization.ipynb"]["zzzz0000"] = "x = 1\n"
+    bad = tmp_path / "solutions_zh.json"
+    bad.write_text(json.dumps(chinese, ensure_ascii=False))
+    monkeypatch.setattr(script, "SOLUTIONS_ZH", bad)
+    found = script.zh_problems()
+    assert any("724287fc: the code differs from the English answer" in line for line in found), found
+    assert any("zzzz0000 is not an answer" in line for line in found), found

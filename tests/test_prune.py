@@ -460,3 +460,22 @@ def test_fine_tuned_zeros_are_positive_zeros(trained_student, small_digits):
     kernel.assign(values)
     assert prune.positive_zeros(copy) == 3 and negative_zeros(copy) == 0
     assert prune.positive_zeros(copy) == 0
+
+
+def test_separable_convolutions_are_pruned_in_their_pointwise_kernel(small_digits):
+    """As tfmot's registry does: the 1x1 pointwise kernel (most weights) is pruned, the depthwise one kept."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.MaxPooling2D(4)(inputs)
+    x = keras.layers.SeparableConv2D(16, 3, padding="same", name="sep")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="head")(x))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    assert prune.is_prunable(model.get_layer("sep")) and _kernel_of(model.get_layer("sep")).name.endswith(
+        "pointwise_kernel:0")
+    for pruned in (prune.to_sparsity(model, PruneSpec(sparsity=0.5)),
+                   prune.finetune(model, small_digits, final_sparsity=0.5, epochs=1)):
+        layer = pruned.get_layer("sep")
+        assert np.mean(layer.pointwise_kernel.numpy() == 0) == pytest.approx(0.5, abs=0.02)
+        assert np.all(layer.depthwise_kernel.numpy() != 0)
+        assert prune.layer_sparsity(pruned)["sep"] == pytest.approx(0.5, abs=0.02)

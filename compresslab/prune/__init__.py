@@ -18,8 +18,8 @@ What you can do here, grouped by goal:
 * live exploration: :class:`PruningWorkbench` keeps ONE working copy of a model and re-masks
   its kernels in place, which is what the panel's sliders use.
 
-Only kernels are pruned (Conv and Dense ``kernel``, DepthwiseConv2D ``depthwise_kernel``); biases
-are a tiny share of the parameters and zeroing them shifts every activation, so they are left
+Only kernels are pruned (Conv and Dense ``kernel``, DepthwiseConv2D ``depthwise_kernel``, SeparableConv
+``pointwise_kernel``); biases are a tiny share of the parameters and zeroing them shifts every activation, so they are left
 untouched unless ``include_biases=True``.
 
 Example:

@@ -21,6 +21,10 @@ def _kernel_attribute(layer) -> str | None:
     # DepthwiseConv2D subclasses Conv2D in tf_keras: test it first.
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         return "depthwise_kernel"
+    # SeparableConv: its 1x1 pointwise kernel, as tfmot's pruning registry does (the depthwise one holds
+    # few weights and every one of them is a whole channel's filter).
+    if isinstance(layer, (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)):
+        return "pointwise_kernel"
     if isinstance(layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
         return "kernel"
     return None
@@ -52,7 +56,7 @@ def zero_masks(model) -> list:
 
 
 def is_prunable(layer) -> bool:
-    """True for Conv / Dense / DepthwiseConv2D layers (the layers with a kernel to prune)."""
+    """True for Conv / Dense / DepthwiseConv2D / SeparableConv layers (the layers with a kernel to prune)."""
     return _kernel_of(layer) is not None
 
 
@@ -67,7 +71,7 @@ def prunable_layers(model, layers=None) -> list:
     model = _check_model(model)
     chosen = resolve_layers(model, layers, eligible=is_prunable, what="prunable layer")
     if not chosen:
-        raise ValueError(nothing_to_do_message(model, "prune", "a Conv, Dense or DepthwiseConv2D kernel"))
+        raise ValueError(nothing_to_do_message(model, "prune", "a Conv, Dense or DepthwiseConv2D kernel, or a SeparableConv pointwise kernel"))
     return chosen
 
 

@@ -16,11 +16,43 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
+import types
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 # TensorFlow's C++ logging fills a student's notebook with CUDA-not-found lines on every CPU laptop.
 # Level 3 keeps only fatal messages; set TF_CPP_MIN_LOG_LEVEL yourself to see more.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def captured_native_stderr():
+    """Catch what C++ code writes straight to file descriptor 2 during the block, instead of showing it.
+
+    Yields an object whose ``text`` holds what was written, once the block has ended (so a caller can
+    attach it to an error: nothing a failing converter said is lost). TensorFlow's converter prints
+    "fully_quantize: 0, inference_type: 6, ..." on every int8 file, which a notebook shows as a pink
+    stderr box. Set COMPRESSLAB_VERBOSE=1 to let everything through.
+    """
+    caught = types.SimpleNamespace(text="")
+    if os.environ.get("COMPRESSLAB_VERBOSE"):
+        yield caught
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (some embedded interpreters)
+        yield caught
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield caught
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            caught.text = sink.read().decode("utf-8", errors="replace")
 
 
 @contextlib.contextmanager
@@ -30,23 +62,8 @@ def quiet_native_stderr():
     TensorFlow prints "Could not find cuda drivers" before its log level applies, and LiteRT prints
     "Created TensorFlow Lite XNNPACK delegate" on every interpreter. Set COMPRESSLAB_VERBOSE=1 to keep them.
     """
-    if os.environ.get("COMPRESSLAB_VERBOSE"):
+    with captured_native_stderr():
         yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (some embedded interpreters)
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 with quiet_native_stderr():
@@ -95,4 +112,4 @@ def versions() -> dict[str, str]:
     return result
 
 
-__all__ = ["tf", "keras", "tfmot", "versions", "quiet_native_stderr"]
+__all__ = ["tf", "keras", "tfmot", "versions", "quiet_native_stderr", "captured_native_stderr"]

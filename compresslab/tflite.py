@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_write
-from ._keras import keras, quiet_native_stderr, tf
+from ._keras import captured_native_stderr, keras, quiet_native_stderr, tf
 
 CONVERSION_MODES = ("float32", "dynamic", "float16", "int8")
 
@@ -265,14 +265,24 @@ def _converter(model: keras.Model):
 
 
 def _quiet_convert(converter) -> bytes:
-    """Run the converter with TensorFlow's absl logging turned down (it prints pages otherwise)."""
+    """Run the converter with TensorFlow's absl logging turned down (it prints pages otherwise).
+
+    What the converter's C++ side prints is caught; when the conversion fails it is attached to the
+    error (as a note), so nothing it said is lost.
+    """
     import logging
 
     logger = tf.get_logger()
     previous = logger.level
     logger.setLevel(logging.ERROR)
+    native = None
     try:
-        return converter.convert()
+        with captured_native_stderr() as native:
+            return converter.convert()
+    except Exception as error:
+        if native is not None and native.text.strip():
+            error.add_note("the TFLite converter printed:\n" + native.text.strip()[-4000:])
+        raise
     finally:
         logger.setLevel(previous)
 

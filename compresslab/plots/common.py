@@ -6,6 +6,8 @@ from :func:`base_layout` so that every chart of a lesson looks alike.
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 TECHNIQUE_COLORS = {
@@ -85,6 +87,39 @@ def accuracy_range(values, min_span: float = MIN_ACCURACY_SPAN, low: float = 0.0
     if bottom < low:
         bottom, top = low, top + (low - bottom)
     return [bottom, top]
+
+
+def short_number(value: float) -> str:
+    """``20000`` -> ``"20k"``, ``1500000`` -> ``"1.5M"``, ``5`` -> ``"5"``: a tick label a class can read."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def log_axis(values, **extra) -> dict:
+    """A log axis whose every tick is labelled in full ("20k 50k 100k"), not plotly's "5 2 100k 5 2".
+
+    Ticks at 1, 2 and 5 times each power of ten when the values span at most two decades, at the powers
+    of ten alone when they span more (the 1-2-5 labels would crowd each other).
+
+    Args:
+        values: the plotted positive values (others are ignored); none: plotly's own log ticks.
+        extra: more axis properties (e.g. a title).
+    """
+    numbers = [float(v) for v in values if v is not None and v == v and float(v) > 0]
+    axis = {"type": "log", **extra}
+    if not numbers:
+        return axis
+    low, high = min(numbers), max(numbers)
+    steps = (1, 2, 5) if math.log10(high / low) <= 2 else (1,)
+    ticks = [step * 10.0 ** power for power in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1)
+             for step in steps]
+    # One tick either side of the data, so the axis is never left with a single label.
+    below = [t for t in ticks if t <= low][-1:]
+    above = [t for t in ticks if t > low and t >= high][:1]
+    chosen = below + [t for t in ticks if low < t < high] + above
+    return {**axis, "tickvals": chosen, "ticktext": [short_number(t) for t in chosen]}
 
 
 def honest_accuracy_axis(figure, min_span: float = MIN_ACCURACY_SPAN):

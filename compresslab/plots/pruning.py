@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import TECHNIQUE_COLORS, base_layout, honest_accuracy_axis
+from .common import TECHNIQUE_COLORS, base_layout, honest_accuracy_axis, log_axis
 
 KEPT_COLOR = "#90a4ae"
 PRUNED_COLOR = "#e53935"
@@ -70,8 +70,8 @@ def fig_threshold_histogram(values, threshold: float | None = None, *, kept=None
         log_y: log-scaled counts (the spike at zero dwarfs everything else once pruned).
     """
     layout = base_layout(title, "weight value (before pruning)", "count", barmode="stack", bargap=0)
-    if log_y:
-        layout["yaxis"] = {**layout["yaxis"], "type": "log"}
+    if log_y:  # counts from 1 to every weight in one bin
+        layout["yaxis"] = {**layout["yaxis"], **log_axis([1, max(1, np.size(values))])}
     return go.Figure(data=threshold_histogram_traces(values, threshold, kept=kept, edges=edges, bins=bins),
                      layout=layout)
 

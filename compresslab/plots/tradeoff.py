@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..sizes import SIZE_MEASURES, pareto_front, size_column  # noqa: F401  (re-exported: their old home)
-from .common import TECHNIQUE_COLORS, base_layout
+from .common import TECHNIQUE_COLORS, base_layout, log_axis
 
 _OTHER_COLOR = "#9e9e9e"
 
@@ -100,8 +100,9 @@ def fig_tradeoff(frame, *, size: str = "smallest", title: str = "Size against ac
             hoverinfo="skip",
         ))
     x_title = f"size in bytes, log scale ({SIZE_MEASURES[size]})"
+    plotted = [sizes[i] for i in range(len(sizes)) if sizes[i] is not None]
     layout = base_layout(title, x_title, "test accuracy (%)", height=height,
-                         xaxis=dict(type="log"), hovermode="closest")
+                         xaxis=log_axis(plotted), hovermode="closest")
     return go.Figure(data=traces, layout=layout)
 
 

@@ -64,7 +64,7 @@ unit: $(STAMP)
 # that never comes, past nbmake's own cell timeout) is stopped after 20 minutes by pytest-timeout, which
 # prints every thread's stack, and tried once more; the summary line says "rerun" when that happened.
 # (pytest-timeout does not arm itself again for the second try: that one is bounded by nbmake's only.)
-NOTEBOOK_FLAGS := --nbmake --nbmake-timeout=900 --timeout=1200 --reruns=1 --only-rerun=Timeout -q
+NOTEBOOK_FLAGS := --nbmake --nbmake-timeout=900 --timeout=1200 --reruns=1 --only-rerun=Timeout -q --durations=0
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest $(NOTEBOOK_FLAGS) notebooks/*.ipynb
 	$(MAKE) --no-print-directory solutions-zh

@@ -28,6 +28,8 @@ NOT_IMPORTED = {
     "voila": "`make app` serves the classroom dashboard",
     "pytest-timeout": "a pytest plugin (--timeout)",
     "nbmake": "a pytest plugin (`make notebooks` runs pytest --nbmake)",
+    "pytest-rerunfailures": "a pytest plugin (`make notebooks` tries a hung notebook run once more)",
+    "ipykernel": "the notebooks' kernel, pinned below 7 (ipykernel#1471: 7.x freezes during run all)",
     "ruff": "`make lint`",
     "psycopg2-binary": "SQLAlchemy's postgresql+psycopg2 driver in tests/test_studies_postgres.py",
 }

@@ -153,5 +153,8 @@ def test_panel_notebook_runs_and_slider_moves_chart(page, lab_server, path, labe
     page.wait_for_timeout(1000)  # plotly's responsive resize
     check_nothing_clipped(page, f"{path} in JupyterLab, file browser open")
     save_screenshot(page, ARTIFACTS / picture.replace(".png", "_1366.png"))
+    page.set_viewport_size({"width": 1920, "height": 1080})  # a projector
+    page.wait_for_timeout(1000)
+    check_nothing_clipped(page, f"{path} in JupyterLab at 1920x1080")
     save_screenshot(page, ARTIFACTS / picture.replace(".png", "_after_slider.png"))
     print(f"{path}: all cells ran in {seconds:.0f} s; {len(charts)} charts; slider {move}")

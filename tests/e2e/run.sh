@@ -33,7 +33,7 @@ if [ ! -x "$CHROMIUM" ]; then
         echo "installing Debian's chromium (and fonts for the screenshots) with apt-get ..."
         log="$(mktemp)"
         if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-                --no-install-recommends chromium fonts-dejavu-core fonts-liberation; } >"$log" 2>&1; then
+                --no-install-recommends chromium fonts-dejavu-core fonts-liberation fonts-wqy-microhei; } >"$log" 2>&1; then
             tail -n 30 "$log" >&2
             rm -f "$log"
             skip_or_fail "apt-get could not install chromium"
@@ -45,6 +45,14 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 if [ ! -x "$CHROMIUM" ]; then
     skip_or_fail "$CHROMIUM is still missing after apt-get install chromium"
+fi
+
+# A Chinese font, so the zh app's screenshots show characters rather than empty boxes.
+if ! fc-list :lang=zh 2>/dev/null | grep -q . && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing a Chinese font (fonts-wqy-microhei) with apt-get ..."
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-wqy-microhei >/dev/null 2>&1 \
+        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+             fonts-wqy-microhei; } >/dev/null 2>&1 || echo "warning: no Chinese font; zh screenshots will show boxes" >&2
 fi
 
 if ! "$PYTHON" -c "import playwright.sync_api" 2>/dev/null; then

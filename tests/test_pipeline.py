@@ -162,9 +162,11 @@ def test_autocompress_finds_a_smaller_model_within_budget(trained_student, small
     assert len(found.study.trials) == len(found.records)  # every candidate is a study trial
     assert all("meets_budget" in r.extra for r in found.records)
     assert any("sensitivity caps" in note for note in found.notes)
-    for record in found.records:  # a trial started from a pruned model records the whole chain
+    for record in found.records:  # a trial started from a pruned model records the whole chain, and says so
         steps = [step["step"] for step in record.spec["recipe"]]
-        assert steps[0] == "prune" if "pruned" in record.name else True, (record.name, steps)
+        label = record.name.split(": ", 1)[1]
+        assert (steps[0] == "prune") == label.startswith("prune "), (record.name, steps)
+        assert "%" in label if steps[0] == "prune" else True, record.name  # the sparsities it pruned to
         assert record.spec["stage"] == len(steps)
     if found.blob is not None:  # a codec winner decodes to the returned model
         assert all(np.array_equal(a, b) for a, b in zip(codec.decode(found.blob).get_weights(),

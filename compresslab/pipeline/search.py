@@ -219,7 +219,7 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
     levels = sorted(levels)
     # Binary search for the highest sparsity level that stays within budget after fine-tuning.
     low, high = 0, len(levels) - 1
-    best_pruned, best_level, prefix = None, None, []
+    best_pruned, best_level, best_label, prefix = None, None, "", []
     tried: dict = {}  # capped sparsities -> outcome: levels the caps make identical are not run twice
     while low <= high:
         middle = (low + high) // 2
@@ -242,6 +242,7 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
         result, ok = outcome
         if ok:
             best_pruned, best_level, prefix = result.model, level, result.steps
+            best_label = _prune_label(level, sparsities) + " + "
             low = middle + 1
         else:
             high = middle - 1
@@ -252,15 +253,15 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
     for clusters in sorted(cluster_choices):
         outcome = search.trial(start, [{"step": "cluster", "clusters": clusters, "epochs": epochs},
                                        {"step": "export", "format": "codec"}],
-                               f"{'pruned ' if best_pruned is not None else ''}{clusters} clusters "
-                               f"({math.log2(clusters):.0f}-bit indices) + codec", prefix,
+                               f"{best_label}{clusters} clusters ({math.log2(clusters):.0f}-bit indices) + codec",
+                               prefix,
                                params={"sparsity_level": kept, "clusters": clusters, "format": "codec"})
         if outcome is None:
             return
         if outcome[1]:
             break
     search.trial(start, [{"step": "quantize", "mode": "int8"}],
-                 f"{'pruned ' if best_pruned is not None else ''}int8 TFLite", prefix,
+                 f"{best_label}int8 TFLite", prefix,
                  params={"sparsity_level": kept, "clusters": 0, "format": "int8"})
 
 

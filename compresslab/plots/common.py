@@ -1,14 +1,24 @@
-"""What every chart shares: the technique colours, the base layout and a plain weight histogram.
+"""What every chart shares: the technique colours, the base layout, a plain weight histogram and the
+chart texts' language.
 
 Topic modules (``quantization``, ``pruning``, ``distillation``, ``tradeoff``) start their figures
 from :func:`base_layout` so that every chart of a lesson looks alike.
+
+Every title, axis title, legend name and hover text comes from the message catalogue
+(:func:`compresslab.i18n.t`, keys ``plot.*``) in the language in use when the figure or its traces
+are made. A trace whose name is translated keeps its English name in ``meta`` (see :func:`named`
+and :func:`display_label`): code that looks a trace up compares ``meta``, which does not change
+with the language.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import plotly.graph_objects as go
+
+from ..i18n import MESSAGES, t
 
 TECHNIQUE_COLORS = {
     "baseline": "#37474f",
@@ -20,6 +30,76 @@ TECHNIQUE_COLORS = {
 }
 
 TEMPLATE = "plotly_white"
+
+
+def named(key: str, **fields) -> dict:
+    """A trace's ``name`` in the language in use and its ``meta``: the same name in English.
+
+    Args:
+        key: a ``plot.*`` key of :data:`compresslab.i18n.MESSAGES`.
+        **fields: the message's ``{fields}``.
+
+    Returns:
+        ``{"name": ..., "meta": ...}``, to spread into a trace (``go.Scatter(**named(...))`` or a dict).
+
+    Example:
+        >>> named("plot.pareto_front")     # in Chinese
+        {'name': '帕累托前沿', 'meta': 'Pareto front'}
+    """
+    return {"name": t(key, **fields), "meta": MESSAGES[key]["en"].format(**fields)}
+
+
+# Data labels the panels and lessons plot (technique names, series, variants, schedules): the data keep
+# the English text (it is what code groups and filters by); only the chart shows it translated.
+_LABELS = {
+    **{technique: f"plot.technique.{technique}" for technique in TECHNIQUE_COLORS},
+    "magnitude, layer scope": "plot.label.magnitude_layer",
+    "magnitude, global scope": "plot.label.magnitude_global",
+    "threshold |w| < t": "plot.label.threshold",
+    "polynomial": "plot.label.polynomial",
+    "constant": "plot.label.constant",
+    "unpruned": "plot.unpruned",
+    "pruned now": "plot.label.pruned_now",
+}
+_LABEL_PATTERNS = [
+    (re.compile(r"fine-tuned \((?P<schedule>\w+)\)"), "plot.label.finetuned"),
+    (re.compile(r"(?P<schedule>\w+) \(chosen\)"), "plot.label.chosen"),
+    (re.compile(r"teacher \((?P<name>.+)\)"), "plot.label.teacher"),
+    (re.compile(r"scratch student (?P<width>\S+)x"), "plot.label.scratch"),
+    (re.compile(r"distilled student (?P<width>\S+)x"), "plot.label.distilled"),
+]
+
+
+def display_label(text) -> str:
+    """A data label (technique, series, variant or schedule name) as the chart shows it.
+
+    Known English labels (``"prune"``, ``"magnitude, layer scope"``, ``"fine-tuned (polynomial)"``,
+    ``"scratch student 0.5x"``...) come back in the language in use; anything else (layer names, a
+    lesson's own series) comes back unchanged. In English every label comes back unchanged.
+
+    Args:
+        text: the label as stored in the data.
+
+    Returns:
+        The text to show.
+
+    Example:
+        >>> display_label("fine-tuned (constant)")   # in Chinese
+        '微调（恒定）'
+    """
+    text = str(text)
+    if text in _LABELS:
+        return t(_LABELS[text])
+    for pattern, key in _LABEL_PATTERNS:
+        match = pattern.fullmatch(text)
+        if match:
+            return t(key, **{field: display_label(value) for field, value in match.groupdict().items()})
+    return text
+
+
+def labelled(text) -> dict:
+    """``{"name": display_label(text), "meta": text}``: a data-labelled trace's name and its fixed id."""
+    return {"name": display_label(text), "meta": str(text)}
 
 
 def base_layout(title: str, x_title: str, y_title: str, **extra) -> dict:
@@ -133,13 +213,13 @@ def honest_accuracy_axis(figure, min_span: float = MIN_ACCURACY_SPAN):
     return figure
 
 
-def fig_weight_histogram(values, *, title: str = "Weights", bins: int = 80, lines=None,
+def fig_weight_histogram(values, *, title: str | None = None, bins: int = 80, lines=None,
                          line_label: str = "", line_color: str = "#e53935") -> go.Figure:
     """Histogram of weight values with optional vertical lines (quantization levels, thresholds).
 
     Args:
         values: weights (flattened).
-        title: chart title.
+        title: chart title (default: "Weights" in the language in use).
         bins: number of histogram bins.
         lines: x positions to mark (the first 300).
         line_label: legend entry for the lines (none when empty).
@@ -152,8 +232,9 @@ def fig_weight_histogram(values, *, title: str = "Weights", bins: int = 80, line
 
     values = np.asarray(values).ravel()
     figure = go.Figure(
-        data=[go.Histogram(x=values, nbinsx=bins, name="weights", marker_color="#90a4ae")],
-        layout=base_layout(title, "weight value", "count", bargap=0.02),
+        data=[go.Histogram(x=values, nbinsx=bins, marker_color="#90a4ae", **named("plot.weights"))],
+        layout=base_layout(t("plot.weights_title") if title is None else title, t("plot.weight_value"),
+                           t("plot.count"), bargap=0.02),
     )
     for x in list(lines if lines is not None else [])[:300]:
         figure.add_vline(x=float(x), line_width=1, line_color=line_color, opacity=0.6)

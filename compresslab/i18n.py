@@ -319,7 +319,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "plot.hover_no_accuracy": ("accuracy: not measured", "准确率：未测量"),
     "plot.hover_size": ("size {size:,.0f} bytes ({measure})", "大小 {size:,.0f} 字节（{measure}）"),
     "plot.hover_no_size": ("size: not measured", "大小：未测量"),
-    "plot.hover_smaller": ("{ratio:.1f}x smaller than {reference}", "缩小为{reference}的 1/{ratio:.1f}"),
+    "plot.hover_smaller": ("{ratio:.1f}x smaller than {reference}", "缩小为{reference} 的 1/{ratio:.1f}"),
     "plot.hover_dense": ("dense float32", "稠密 float32"),
     "plot.hover_dense_of": ("{name} (dense float32)", "{name}（稠密 float32）"),
     "plot.hover_spec": ("spec: {spec}", "配置：{spec}"),

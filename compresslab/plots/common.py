@@ -60,6 +60,7 @@ _LABELS = {
     "constant": "plot.label.constant",
     "unpruned": "plot.unpruned",
     "pruned now": "plot.label.pruned_now",
+    "simulated": "plot.simulated",
 }
 _LABEL_PATTERNS = [
     (re.compile(r"fine-tuned \((?P<schedule>\w+)\)"), "plot.label.finetuned"),

@@ -13,7 +13,16 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import TECHNIQUE_COLORS, base_layout, honest_accuracy_axis, log_axis
+from ..i18n import t
+from .common import (
+    TECHNIQUE_COLORS,
+    base_layout,
+    display_label,
+    honest_accuracy_axis,
+    labelled,
+    log_axis,
+    named,
+)
 
 KEPT_COLOR = "#90a4ae"
 PRUNED_COLOR = "#e53935"
@@ -42,24 +51,24 @@ def threshold_histogram_traces(values, threshold: float | None = None, *, kept=N
     width = float(edges[1] - edges[0])
     n_kept = int(kept.sum())
     traces = [
-        dict(type="bar", x=centers, y=kept_counts, width=width, name=f"kept ({n_kept:,})",
-             marker=dict(color=KEPT_COLOR)),
-        dict(type="bar", x=centers, y=pruned_counts, width=width, name=f"pruned ({kept.size - n_kept:,})",
-             marker=dict(color=PRUNED_COLOR)),
+        dict(type="bar", x=centers, y=kept_counts, width=width, marker=dict(color=KEPT_COLOR),
+             **named("plot.kept", count=n_kept)),
+        dict(type="bar", x=centers, y=pruned_counts, width=width, marker=dict(color=PRUNED_COLOR),
+             **named("plot.pruned", count=kept.size - n_kept)),
     ]
     if threshold is not None:
         top = max(1, int(max(kept_counts.max(initial=0), pruned_counts.max(initial=0))))
         traces.append(dict(type="scatter", x=[-threshold, -threshold, None, threshold, threshold],
                            y=[0.5, top, None, 0.5, top], mode="lines", line=dict(color=LINE_COLOR, dash="dash"),
-                           name=f"±threshold {threshold:.4g}"))
+                           **named("plot.threshold_line", threshold=threshold)))
     else:
         traces.append(dict(type="scatter", x=[None], y=[None], mode="lines", line=dict(color=LINE_COLOR, dash="dash"),
-                           name="no single threshold (per-layer cuts)"))
+                           **named("plot.no_threshold")))
     return traces
 
 
 def fig_threshold_histogram(values, threshold: float | None = None, *, kept=None, edges=None, bins: int = 100,
-                            title: str = "Weights and the pruning threshold", log_y: bool = True) -> go.Figure:
+                            title: str | None = None, log_y: bool = True) -> go.Figure:
     """Histogram of weights, kept (grey) against pruned (red), with lines at -threshold and +threshold.
 
     Args:
@@ -67,9 +76,11 @@ def fig_threshold_histogram(values, threshold: float | None = None, *, kept=None
         threshold: where to draw the +/- lines (None: no lines).
         kept: boolean array like ``values``: True for weights that survive. Default: ``|w| >= threshold``.
         edges: histogram bin edges (see :func:`histogram_edges`); computed from ``values`` if None.
+        title: chart title (default: "Weights and the pruning threshold" in the language in use).
         log_y: log-scaled counts (the spike at zero dwarfs everything else once pruned).
     """
-    layout = base_layout(title, "weight value (before pruning)", "count", barmode="stack", bargap=0)
+    layout = base_layout(t("plot.threshold_title") if title is None else title, t("plot.weight_before"),
+                         t("plot.count"), barmode="stack", bargap=0)
     if log_y:  # counts from 1 to every weight in one bin
         layout["yaxis"] = {**layout["yaxis"], **log_axis([1, max(1, np.size(values))])}
     return go.Figure(data=threshold_histogram_traces(values, threshold, kept=kept, edges=edges, bins=bins),
@@ -84,22 +95,24 @@ def layer_sparsity_traces(sparsities, target: float | None = None) -> list[dict]
         layers, values = list(sparsities), [float(v) for v in sparsities.values()]
     return [
         dict(type="bar", x=layers, y=[100 * v for v in values], text=[f"{100 * v:.1f}%" for v in values],
-             textposition="outside", marker=dict(color=TECHNIQUE_COLORS["prune"]), name="sparsity"),
+             textposition="outside", marker=dict(color=TECHNIQUE_COLORS["prune"]), **named("plot.sparsity")),
         dict(type="scatter", x=layers, y=[None if target is None else 100 * target] * len(layers), mode="lines",
              line=dict(color=LINE_COLOR, dash="dash"),
-             name="target" if target is None else f"target {100 * target:.0f}%"),
+             **(named("plot.target") if target is None else named("plot.target_pct", percent=100 * target))),
     ]
 
 
-def fig_layer_sparsity(sparsities, *, title: str = "Sparsity per layer", target: float | None = None) -> go.Figure:
+def fig_layer_sparsity(sparsities, *, title: str | None = None, target: float | None = None) -> go.Figure:
     """Bars of each layer's sparsity (fraction of zero kernel weights).
 
     Args:
         sparsities: dict layer -> sparsity, or a DataFrame with ``layer`` and ``sparsity`` columns.
+        title: chart title (default: "Sparsity per layer" in the language in use).
         target: draw the requested sparsity as a dashed line.
     """
     return go.Figure(data=layer_sparsity_traces(sparsities, target),
-                     layout=base_layout(title, "layer", "zero weights (%)", yaxis=dict(range=[0, 110])))
+                     layout=base_layout(t("plot.layer_sparsity_title") if title is None else title, t("plot.layer"),
+                                        t("plot.zero_weights"), yaxis=dict(range=[0, 110])))
 
 
 PALETTE = ["#43a047", "#1e88e5", "#fb8c00", "#8e24aa", "#00897b", "#6d4c41", "#37474f"]
@@ -110,30 +123,33 @@ def accuracy_traces(frame, *, float_accuracy: float | None = None, current=None,
     """The traces of :func:`fig_accuracy_vs_sparsity` as plain dicts.
 
     ``series_names`` fixes the series (and so the number of traces), even those without points yet.
+    A series' legend name is :func:`~compresslab.plots.common.display_label` of it; its ``meta`` is the
+    series as given.
     """
     if series in frame.columns:
         names = list(series_names) if series_names is not None else list(dict.fromkeys(frame[series]))
         groups = [(name, frame[frame[series] == name]) for name in names]
     else:
-        groups = [("accuracy", frame)]
+        groups = [(None, frame)]
     traces = []
     for index, (name, rows) in enumerate(groups):
         rows = rows.sort_values("sparsity")
         traces.append(dict(type="scatter", x=list(100 * rows["sparsity"].astype(float)),
-                           y=list(100 * rows["accuracy"].astype(float)), mode="lines+markers", name=str(name),
-                           line=dict(color=PALETTE[index % len(PALETTE)])))
+                           y=list(100 * rows["accuracy"].astype(float)), mode="lines+markers",
+                           line=dict(color=PALETTE[index % len(PALETTE)]),
+                           **(named("plot.accuracy") if name is None else labelled(name))))
     if float_accuracy is not None:
         traces.append(dict(type="scatter", x=[0, 100], y=[100 * float_accuracy] * 2, mode="lines",
-                           line=dict(color="#37474f", dash="dot"), name="unpruned"))
+                           line=dict(color="#37474f", dash="dot"), **named("plot.unpruned")))
     if current is not None:
         traces.append(dict(type="scatter", x=[100 * current[0]], y=[100 * current[1]], mode="markers",
-                           marker=dict(size=14, color=LINE_COLOR, symbol="diamond"), name="now"))
+                           marker=dict(size=14, color=LINE_COLOR, symbol="diamond"), **named("plot.now")))
     return traces
 
 
 def fig_accuracy_vs_sparsity(frame, *, float_accuracy: float | None = None, current=None,
                              series: str = "series", series_names=None,
-                             title: str = "Accuracy against sparsity") -> go.Figure:
+                             title: str | None = None) -> go.Figure:
     """Test accuracy (%) against sparsity (%), one line per series.
 
     Args:
@@ -142,45 +158,53 @@ def fig_accuracy_vs_sparsity(frame, *, float_accuracy: float | None = None, curr
         float_accuracy: the unpruned model's accuracy (a dashed reference line).
         current: (sparsity, accuracy) to highlight.
         series_names: the series to draw, in order (default: those in ``frame``).
+        title: chart title (default: "Accuracy against sparsity" in the language in use).
     """
     traces = accuracy_traces(frame, float_accuracy=float_accuracy, current=current, series=series,
                              series_names=series_names)
-    return honest_accuracy_axis(go.Figure(data=traces, layout=base_layout(title, "sparsity (%)", "test accuracy (%)",
-                                                                          xaxis=dict(range=[0, 100]))))
+    layout = base_layout(t("plot.accuracy_sparsity_title") if title is None else title, t("plot.sparsity_pct"),
+                         t("plot.test_accuracy"), xaxis=dict(range=[0, 100]))
+    return honest_accuracy_axis(go.Figure(data=traces, layout=layout))
 
 
 def fig_sensitivity(scan, *, float_accuracy: float | None = None,
-                    title: str = "Sensitivity: each layer pruned alone") -> go.Figure:
+                    title: str | None = None) -> go.Figure:
     """One line per layer: test accuracy when only that layer is pruned to each sparsity.
 
     Args:
         scan: the DataFrame of :func:`compresslab.prune.sensitivity_scan`.
+        float_accuracy: the unpruned model's accuracy (a dotted reference line).
+        title: chart title (default: "Sensitivity: each layer pruned alone" in the language in use).
     """
-    figure = go.Figure(layout=base_layout(title, "sparsity of that layer (%)", "test accuracy (%)"))
+    figure = go.Figure(layout=base_layout(t("plot.sensitivity_title") if title is None else title,
+                                          t("plot.layer_sparsity_pct"), t("plot.test_accuracy")))
     for name, rows in scan.groupby("layer", sort=False):
         rows = rows.sort_values("sparsity")
         figure.add_trace(go.Scatter(x=100 * rows["sparsity"], y=100 * rows["accuracy"], mode="lines+markers",
                                     name=str(name)))
     if float_accuracy is not None:
         figure.add_trace(go.Scatter(x=[0, 100], y=[100 * float_accuracy] * 2, mode="lines",
-                                    line=dict(color="#37474f", dash="dot"), name="unpruned"))
+                                    line=dict(color="#37474f", dash="dot"), **named("plot.unpruned")))
     return figure
 
 
-def fig_sparsity_schedule(frame, *, title: str = "Sparsity schedule during fine-tuning",
+def fig_sparsity_schedule(frame, *, title: str | None = None,
                           steps_per_epoch: int | None = None) -> go.Figure:
     """Sparsity applied at each training step, one line per schedule.
 
     Args:
         frame: DataFrame with ``step``, ``sparsity`` and optionally ``schedule`` columns (see
-            :func:`compresslab.prune.schedule_curve`).
+            :func:`compresslab.prune.schedule_curve`); a schedule's legend name is shown translated
+            when it is a known one (``"polynomial"``, ``"constant (chosen)"``...), its ``meta`` as given.
+        title: chart title (default: "Sparsity schedule during fine-tuning" in the language in use).
         steps_per_epoch: mark epoch boundaries.
     """
-    figure = go.Figure(layout=base_layout(title, "training step", "sparsity (%)", yaxis=dict(range=[0, 100])))
-    groups = frame.groupby("schedule", sort=False) if "schedule" in frame.columns else [("schedule", frame)]
+    figure = go.Figure(layout=base_layout(t("plot.schedule_title") if title is None else title,
+                                          t("plot.training_step"), t("plot.sparsity_pct"), yaxis=dict(range=[0, 100])))
+    groups = frame.groupby("schedule", sort=False) if "schedule" in frame.columns else [(None, frame)]
     for name, rows in groups:
         figure.add_trace(go.Scatter(x=rows["step"], y=100 * rows["sparsity"], mode="lines", line_shape="hv",
-                                    name=str(name)))
+                                    **(named("plot.schedule") if name is None else labelled(name))))
     if steps_per_epoch:
         last = int(frame["step"].max())
         marks = list(range(int(steps_per_epoch), last + 1, int(steps_per_epoch)))
@@ -189,10 +213,11 @@ def fig_sparsity_schedule(frame, *, title: str = "Sparsity schedule during fine-
             xs += [mark, mark, None]
             ys += [0, 100, None]
         figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#b0bec5", dash="dot"),
-                                    name="epoch end"))
+                                    **named("plot.epoch_end")))
     return figure
 
 
+# The English names of the size columns; a chart shows them through the catalogue (plot.size_label.*).
 SIZE_LABELS = {
     "dense_float32_bytes": "dense float32 (4 B x params)",
     "tflite_bytes": "TFLite file",
@@ -204,30 +229,38 @@ SIZE_LABELS = {
 
 
 def size_traces(frame, *, columns=None, name_column: str = "name") -> list[dict]:
-    """The traces of :func:`fig_sizes` as plain dicts (one bar group per size column)."""
+    """The traces of :func:`fig_sizes` as plain dicts (one bar group per size column).
+
+    A variant's name on the x axis is shown translated when it is a known label (``"unpruned"``,
+    ``"pruned now"``); a trace's ``meta`` is its English size name.
+    """
     import pandas as pd
 
     if isinstance(frame, dict):
-        frame = pd.DataFrame([{name_column: "model", **frame}])
+        frame = pd.DataFrame([{name_column: t("plot.model"), **frame}])
     columns = [c for c in (columns or SIZE_LABELS) if c in frame.columns]
     traces = []
     for column in columns:
         values = [float(v) / 1000 for v in frame[column]]
-        traces.append(dict(type="bar", x=list(frame[name_column]), y=values, name=SIZE_LABELS.get(column, column),
-                           text=[f"{v:,.0f}" for v in values], textposition="outside"))
+        shown = named(f"plot.size_label.{column}") if column in SIZE_LABELS else {"name": column, "meta": column}
+        traces.append(dict(type="bar", x=[display_label(name) for name in frame[name_column]], y=values,
+                           text=[f"{v:,.0f}" for v in values], textposition="outside", **shown))
     return traces
 
 
-def fig_sizes(frame, *, columns=None, title: str = "Honest sizes", name_column: str = "name") -> go.Figure:
+def fig_sizes(frame, *, columns=None, title: str | None = None, name_column: str = "name") -> go.Figure:
     """Grouped bars of the size figures (kB) of each variant.
 
     Args:
         frame: DataFrame with a ``name`` column and size columns such as those of
             :func:`compresslab.prune.size_report` (or a dict size name -> bytes for one variant).
         columns: which size columns to draw (default: those present among :data:`SIZE_LABELS`).
+        title: chart title (default: "Honest sizes" in the language in use).
+        name_column: the column naming each variant.
     """
     return go.Figure(data=size_traces(frame, columns=columns, name_column=name_column),
-                     layout=base_layout(title, "variant", "kB (1 kB = 1000 bytes)", barmode="group"))
+                     layout=base_layout(t("plot.sizes_title") if title is None else title, t("plot.variant"),
+                                        t("plot.kilobytes"), barmode="group"))
 
 
 def kernel_image(values) -> np.ndarray:
@@ -250,7 +283,7 @@ def kernel_image(values) -> np.ndarray:
 
 
 def fig_log_alpha(log_alpha, weights, *, threshold: float = 3.0, magnitude_kept=None,
-                  title: str = "Which weights does the model need?") -> go.Figure:
+                  title: str | None = None) -> go.Figure:
     """One layer's log alpha from sparse variational dropout beside its weights' magnitude.
 
     Left: log alpha per weight (dark = the model is sure it needs the weight; light = noise larger
@@ -263,7 +296,7 @@ def fig_log_alpha(log_alpha, weights, *, threshold: float = 3.0, magnitude_kept=
         weights: the layer's kernel (same shape).
         threshold: the log alpha above which sparse VD removes a weight.
         magnitude_kept: optional boolean mask of the weights magnitude pruning keeps.
-        title: chart title.
+        title: chart title (default: "Which weights does the model need?" in the language in use).
     """
     from plotly.subplots import make_subplots
 
@@ -271,8 +304,8 @@ def fig_log_alpha(log_alpha, weights, *, threshold: float = 3.0, magnitude_kept=
     if np.shape(weights) != log_alpha.shape:
         raise ValueError(f"log_alpha has shape {log_alpha.shape} but weights {np.shape(weights)}; give one layer's both")
     right = np.abs(weights) if magnitude_kept is None else np.asarray(magnitude_kept, dtype=float)
-    right_title = "|w|" if magnitude_kept is None else "kept by magnitude pruning (dark)"
-    figure = make_subplots(rows=1, cols=2, subplot_titles=(f"log alpha (light: above {threshold:g}, removed)",
+    right_title = "|w|" if magnitude_kept is None else t("plot.magnitude_kept")
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(t("plot.log_alpha_panel", threshold=threshold),
                                                           right_title), horizontal_spacing=0.08)
     figure.add_trace(go.Heatmap(z=kernel_image(log_alpha), colorscale="Greys", zmin=-10, zmax=10,
                                 colorbar={"title": "log alpha", "x": 0.45}, hoverongaps=False), row=1, col=1)
@@ -280,7 +313,7 @@ def fig_log_alpha(log_alpha, weights, *, threshold: float = 3.0, magnitude_kept=
                                 hoverongaps=False), row=1, col=2)
     figure.update_yaxes(autorange="reversed", showticklabels=False)
     figure.update_xaxes(showticklabels=False)
-    figure.update_layout(title=title, height=420, margin={"l": 20, "r": 20, "t": 70, "b": 20},
+    figure.update_layout(title=t("plot.log_alpha_title") if title is None else title, height=420, margin={"l": 20, "r": 20, "t": 70, "b": 20},
                          plot_bgcolor="white")
     return figure
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import TECHNIQUE_COLORS, base_layout, honest_accuracy_axis
+from ..i18n import t
+from .common import TECHNIQUE_COLORS, base_layout, honest_accuracy_axis, labelled, named
 
 FLOAT_COLOR = "#37474f"
 CURRENT_COLOR = "#e53935"
@@ -20,8 +21,8 @@ SERIES_COLORS = ["#1e88e5", "#43a047", "#8e24aa", "#fb8c00", "#00897b", "#6d4c41
 RECORD_SYMBOLS = {"dynamic": "diamond", "float16": "square", "int8": "star", "float32": "circle"}
 
 
-def fig_quantization_levels(float_values, quantized_values=None, levels=None, *, title: str = "Weights",
-                            bins: int = 80, levels_label: str = "quantization levels") -> go.Figure:
+def fig_quantization_levels(float_values, quantized_values=None, levels=None, *, title: str | None = None,
+                            bins: int = 80, levels_label: str | None = None) -> go.Figure:
     """Histogram of a layer's float weights, the quantized weights, and the quantization levels.
 
     The histogram is computed with numpy (a bar trace per series), so the figure stays small
@@ -32,12 +33,13 @@ def fig_quantization_levels(float_values, quantized_values=None, levels=None, *,
         float_values: the layer's float weights (any shape).
         quantized_values: the same weights after quantization (optional).
         levels: the real values the codes stand for (optional).
-        title: chart title.
+        title: chart title (default: "Weights" in the language in use).
         bins: histogram bins over the float weights' range.
-        levels_label: legend text for the level lines.
+        levels_label: legend text for the level lines (default: "quantization levels" in the language in use).
 
     Returns:
-        A ``go.Figure`` with traces "float weights", "quantized weights" (if given) and the levels.
+        A ``go.Figure`` with traces "float weights", "quantized weights" (if given) and the levels
+        (names in the language in use; ``meta`` in English).
 
     Example:
         >>> q = cl.quantize.quantize_array(w, bits=3)
@@ -45,13 +47,16 @@ def fig_quantization_levels(float_values, quantized_values=None, levels=None, *,
     """
     traces = quantization_levels_traces(float_values, quantized_values, levels, bins=bins,
                                         levels_label=levels_label)
-    layout = base_layout(title, "weight value", "count", barmode="overlay", bargap=0)
+    layout = base_layout(t("plot.weights_title") if title is None else title, t("plot.weight_value"), t("plot.count"),
+                         barmode="overlay", bargap=0)
     return go.Figure(data=traces, layout=layout)
 
 
 def quantization_levels_traces(float_values, quantized_values=None, levels=None, *, bins: int = 80,
-                               levels_label: str = "quantization levels") -> list[dict]:
+                               levels_label: str | None = None) -> list[dict]:
     """The traces of :func:`fig_quantization_levels` as plain dicts (no Figure: cheap for live updates)."""
+    if levels_label is None:
+        levels_label = t("plot.levels")
     values = np.asarray(float_values, dtype=np.float64).ravel()
     if values.size == 0:
         raise ValueError("float_values is empty: nothing to draw")
@@ -65,13 +70,13 @@ def quantization_levels_traces(float_values, quantized_values=None, levels=None,
     centers = 0.5 * (edges[:-1] + edges[1:])
     width = float(edges[1] - edges[0])
     counts, _ = np.histogram(values, edges)
-    traces = [dict(type="bar", x=centers, y=counts, width=width, name="float weights",
-                   marker=dict(color="#90a4ae"), opacity=0.9)]
+    traces = [dict(type="bar", x=centers, y=counts, width=width, marker=dict(color="#90a4ae"), opacity=0.9,
+                   **named("plot.float_weights"))]
     top = float(counts.max())
     if quantized_values is not None:
         quantized_counts, _ = np.histogram(quantized, edges)
-        traces.append(dict(type="bar", x=centers, y=quantized_counts, width=width, name="quantized weights",
-                           marker=dict(color="#1e88e5"), opacity=0.55))
+        traces.append(dict(type="bar", x=centers, y=quantized_counts, width=width, marker=dict(color="#1e88e5"),
+                           opacity=0.55, **named("plot.quantized_weights")))
         top = max(top, float(quantized_counts.max()))
     if levels is not None:
         levels = np.asarray(levels, dtype=np.float64).ravel()
@@ -82,17 +87,18 @@ def quantization_levels_traces(float_values, quantized_values=None, levels=None,
             ys = np.tile(np.array([0.0, top, np.nan]), shown.size)
             xs[2::3] = np.nan
             traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color=LEVEL_COLOR, width=1),
-                               opacity=0.6, name=f"{levels_label} ({levels.size})", hoverinfo="skip"))
+                               opacity=0.6, hoverinfo="skip",
+                               name=t("plot.levels_count", label=levels_label, count=levels.size), meta="quantization levels"))
         else:
             traces.append(dict(type="scatter", x=[np.nan], y=[np.nan], mode="lines",
                                line=dict(color=LEVEL_COLOR, width=1), opacity=0.6, hoverinfo="skip",
-                               name=f"{levels.size:,} {levels_label} (too dense to draw)"))
+                               name=t("plot.levels_dense", count=levels.size, label=levels_label), meta="quantization levels"))
     return traces
 
 
 def fig_accuracy_vs_bits(curve, *, float_accuracy: float | None = None, current_bits: int | None = None,
                          current_series: str | None = None, records=None,
-                         title: str = "Accuracy against bits per weight") -> go.Figure:
+                         title: str | None = None) -> go.Figure:
     """Accuracy (percent) against weight bits, one line per series, float reference, current point.
 
     Args:
@@ -103,7 +109,7 @@ def fig_accuracy_vs_bits(curve, *, float_accuracy: float | None = None, current_
         current_series: the series of the highlighted point (default: the first).
         records: optional DataFrame from ``cl.to_frame`` of measured TFLite/QAT variants; drawn as
             markers at ``extra.bits`` (8 for int8/dynamic, 16 for float16) labelled by name.
-        title: chart title.
+        title: chart title (default: "Accuracy against bits per weight" in the language in use).
 
     Returns:
         A ``go.Figure``.
@@ -113,7 +119,8 @@ def fig_accuracy_vs_bits(curve, *, float_accuracy: float | None = None, current_
     """
     traces = accuracy_vs_bits_traces(curve, float_accuracy=float_accuracy, current_bits=current_bits,
                                      current_series=current_series, records=records)
-    layout = base_layout(title, "bits per weight", "test accuracy (%)", xaxis=dict(range=[0.5, 16.5], dtick=1))
+    layout = base_layout(t("plot.bits_title") if title is None else title, t("plot.bits_axis"), t("plot.test_accuracy"),
+                         xaxis=dict(range=[0.5, 16.5], dtick=1))
     return honest_accuracy_axis(go.Figure(data=traces, layout=layout))
 
 
@@ -134,12 +141,12 @@ def accuracy_vs_bits_traces(curve, *, float_accuracy: float | None = None, curre
     for index, series in enumerate(series_names):
         part = frame[frame["series"] == series].sort_values("bits")
         traces.append(dict(type="scatter", x=part["bits"].tolist(), y=(100 * part["accuracy"]).tolist(),
-                           mode="lines+markers", name=series,
+                           mode="lines+markers", **labelled(series),
                            line=dict(color=SERIES_COLORS[index % len(SERIES_COLORS)])))
     if float_accuracy is not None:
         traces.append(dict(type="scatter", x=[1, 16], y=[100 * float_accuracy] * 2, mode="lines",
                            line=dict(color=FLOAT_COLOR, dash="dash"),
-                           name=f"float32 ({100 * float_accuracy:.2f}%)"))
+                           name=f"float32 ({100 * float_accuracy:.2f}%)", meta="float32"))
     if current_bits is not None and not frame.empty:
         series = current_series if current_series in series_names else series_names[0]
         here = frame[(frame["series"] == series) & (frame["bits"] == current_bits)]
@@ -148,7 +155,7 @@ def accuracy_vs_bits_traces(curve, *, float_accuracy: float | None = None, curre
             traces.append(dict(type="scatter", x=[current_bits], y=[value], mode="markers+text",
                                marker=dict(size=14, color=CURRENT_COLOR, line=dict(color="white", width=2)),
                                text=[f"{value:.2f}%"], textposition="top center",
-                               name=f"current: {current_bits} bits"))
+                               **named("plot.current_bits", bits=current_bits)))
     if records is not None and len(records):
         for _, row in pd.DataFrame(records).iterrows():
             bits = row.get("extra.bits")
@@ -159,21 +166,23 @@ def accuracy_vs_bits_traces(curve, *, float_accuracy: float | None = None, curre
                 type="scatter", x=[int(bits)], y=[100 * float(row["accuracy"])], mode="markers",
                 marker=dict(size=12, symbol=RECORD_SYMBOLS.get(mode, "triangle-up"),
                             color=TECHNIQUE_COLORS.get(str(row.get("technique")), "#546e7a")),
-                name=f"{row['name']} ({100 * float(row['accuracy']):.2f}%, {row.get('accuracy_backend', '')})"))
+                name=f"{row['name']} ({100 * float(row['accuracy']):.2f}%, {row.get('accuracy_backend', '')})",
+                meta=str(row["name"])))
     return traces
 
 
 def fig_quantized_size_vs_accuracy(frame, *, size: str = "tflite_bytes",
-                                   title: str = "File size against accuracy") -> go.Figure:
+                                   title: str | None = None) -> go.Figure:
     """Every measured variant as a point: size (KB) against test accuracy (%), coloured by technique.
 
     Args:
         frame: a DataFrame from ``cl.to_frame(records)``.
         size: the size column: ``"tflite_bytes"``, ``"gzip_bytes"`` or ``"dense_float32_bytes"``.
-        title: chart title.
+        title: chart title (default: "File size against accuracy" in the language in use).
 
     Returns:
-        A ``go.Figure`` (one trace per technique, points labelled by variant name).
+        A ``go.Figure`` (one trace per technique, points labelled by variant name; a trace's ``meta``
+        is its technique).
 
     Example:
         >>> fig_quantized_size_vs_accuracy(cl.to_frame(records), size="gzip_bytes")
@@ -190,24 +199,23 @@ def fig_quantized_size_vs_accuracy(frame, *, size: str = "tflite_bytes",
         for technique, part in frame.groupby("technique", sort=False):
             traces.append(go.Scatter(
                 x=(part[size] / 1024).tolist(), y=(100 * part["accuracy"]).tolist(), mode="markers+text",
-                text=part["name"].tolist(), textposition="top center", name=str(technique),
+                text=part["name"].tolist(), textposition="top center", **labelled(technique),
                 marker=dict(size=11, color=TECHNIQUE_COLORS.get(str(technique), "#546e7a"))))
-    label = {"tflite_bytes": "TFLite file (KB)", "gzip_bytes": "gzip'd TFLite file (KB)",
-             "dense_float32_bytes": "dense float32 weights (KB)"}[size]
-    layout = base_layout(title, label, "test accuracy (%)")
+    layout = base_layout(t("plot.file_size_title") if title is None else title, t(f"plot.kb.{size}"),
+                         t("plot.test_accuracy"))
     if not traces:  # say what fills the chart rather than showing a blank frame
-        traces = [go.Scatter(x=[], y=[], mode="markers", name="no files yet", showlegend=False)]
-        layout["annotations"] = [dict(text="No deployable file measured yet: press a PTQ or QAT button",
+        traces = [go.Scatter(x=[], y=[], mode="markers", showlegend=False, **named("plot.no_files"))]
+        layout["annotations"] = [dict(text=t("plot.no_files_note"),
                                       showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)]
     return go.Figure(data=traces, layout=layout)
 
 
-def fig_quantization_sensitivity(frame, *, title: str = "Accuracy drop when one layer is quantized") -> go.Figure:
+def fig_quantization_sensitivity(frame, *, title: str | None = None) -> go.Figure:
     """Bars of each layer's accuracy drop (points) from :func:`compresslab.quantize.layer_sensitivity`.
 
     Args:
         frame: the sensitivity DataFrame (columns ``layer``, ``bits``, ``accuracy_drop_points``).
-        title: chart title.
+        title: chart title (default: "Accuracy drop when one layer is quantized" in the language in use).
 
     Returns:
         A ``go.Figure``: one bar group per layer, one bar per bit width.
@@ -224,10 +232,10 @@ def fig_quantization_sensitivity(frame, *, title: str = "Accuracy drop when one 
     traces = []
     for index, (bits, part) in enumerate(frame.groupby("bits")):
         traces.append(go.Bar(x=part["layer"].tolist(), y=part["accuracy_drop_points"].tolist(),
-                             name=f"{bits} bits", marker_color=SERIES_COLORS[index % len(SERIES_COLORS)],
+                             **named("plot.bits", bits=bits), marker_color=SERIES_COLORS[index % len(SERIES_COLORS)],
                              text=[f"{v:.1f}" for v in part["accuracy_drop_points"]], textposition="outside"))
-    return go.Figure(data=traces, layout=base_layout(title, "layer (quantized alone)", "accuracy drop (points)",
-                                                     barmode="group"))
+    return go.Figure(data=traces, layout=base_layout(t("plot.drop_title") if title is None else title,
+                                                     t("plot.layer_alone"), t("plot.accuracy_drop"), barmode="group"))
 
 
 def _finite_db(values) -> list:
@@ -235,7 +243,7 @@ def _finite_db(values) -> list:
     return [None if v != v else float(min(max(v, -99.0), 99.0)) for v in values]
 
 
-def fig_layer_errors(frame, *, title: str = "Which layer broke? Signal-to-noise ratio per layer") -> go.Figure:
+def fig_layer_errors(frame, *, title: str | None = None) -> go.Figure:
     """Bars of each layer's weight SNR and output SNR (dB) from :func:`compresslab.lowbit.layer_errors`.
 
     Higher is better: 6 dB is about one bit. The weight bar says how much the layer's own weights
@@ -245,7 +253,8 @@ def fig_layer_errors(frame, *, title: str = "Which layer broke? Signal-to-noise 
     Args:
         frame: the DataFrame of ``layer_errors`` (columns ``layer``, ``storage``, ``weight_snr_db``,
             ``output_snr_db``).
-        title: chart title.
+        title: chart title (default: "Which layer broke? Signal-to-noise ratio per layer" in the language
+            in use).
 
     Returns:
         A ``go.Figure`` with two bars per layer.
@@ -258,13 +267,13 @@ def fig_layer_errors(frame, *, title: str = "Which layer broke? Signal-to-noise 
         raise ValueError(f"frame needs the columns of cl.lowbit.layer_errors; missing {sorted(missing)}")
     labels = [f"{layer}<br>{storage}" for layer, storage in zip(frame["layer"], frame["storage"])]
     traces = []
-    for column, name, color in (("weight_snr_db", "weights", SERIES_COLORS[0]),
-                                ("output_snr_db", "layer output", SERIES_COLORS[3])):
+    for column, key, color in (("weight_snr_db", "plot.weights", SERIES_COLORS[0]),
+                               ("output_snr_db", "plot.layer_output", SERIES_COLORS[3])):
         values = _finite_db(frame[column])
-        traces.append(go.Bar(x=labels, y=values, name=name, marker_color=color,
+        traces.append(go.Bar(x=labels, y=values, marker_color=color, **named(key),
                              text=["" if v is None else f"{v:.0f}" for v in values], textposition="outside"))
-    return go.Figure(data=traces, layout=base_layout(title, "layer (how its weights are stored)",
-                                                     "SNR (dB, higher is better)", barmode="group"))
+    return go.Figure(data=traces, layout=base_layout(t("plot.layer_errors_title") if title is None else title,
+                                                     t("plot.layer_storage"), t("plot.snr"), barmode="group"))
 
 
 __all__ = ["fig_quantization_levels", "fig_accuracy_vs_bits", "fig_quantized_size_vs_accuracy",

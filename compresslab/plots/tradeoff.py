@@ -35,7 +35,7 @@ def hover_text(row, size_bytes, source) -> str:
         spec_lines = [html.escape(str(spec))]
     accuracy = row.get("accuracy")
     lines = [
-        f"<b>{html.escape(str(row.get('name')))}</b> ({html.escape(str(row.get('technique')))})",
+        f"<b>{html.escape(str(row.get('name')))}</b> ({html.escape(display_label(row.get('technique')))})",
         t("plot.hover_accuracy", accuracy=100 * accuracy, backend=html.escape(str(row.get("accuracy_backend"))))
         if _number(accuracy) else t("plot.hover_no_accuracy"),
         t("plot.hover_size", size=size_bytes, measure=html.escape(size_measure_label(source))) if size_bytes

@@ -29,6 +29,7 @@ from ..plots.distillation import (
     fig_distill_comparison,
     fig_distill_curves,
     fig_soft_targets,
+    temperature_labels,
 )
 from ..records import to_frame, with_reference
 from ..tflite import count_params
@@ -212,8 +213,7 @@ class DistillationLab(Panel):
             for trace, temperature, row, entropy in zip(figure.data, temperatures, probabilities, entropies):
                 trace.x = names
                 trace.y = row
-                trace.name = f"T = {temperature:g} (H = {entropy:.2f} bits)"
-                trace.hovertemplate = "class %{x}: p = %{y:.4f}<extra>" + f"T = {temperature:g}" + "</extra>"
+                trace.update(temperature_labels(temperature, entropy))
             figure.layout.title.text = title
 
     def _redraw_image(self, change=None):

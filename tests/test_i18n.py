@@ -98,6 +98,52 @@ def test_a_panel_built_after_set_language_zh_is_chinese(trained_seed_cnn, digits
     assert english.controls["sparsity"].description == "sparsity"  # built earlier: stays English
 
 
+def _chart_words(figure) -> set[str]:
+    """The ASCII words (3+ letters) of a panel chart's title, axis titles, subplot titles and legend names."""
+    layout = figure.layout
+    texts = [layout.title.text, layout.xaxis.title.text, layout.yaxis.title.text,
+             *(annotation.text for annotation in layout.annotations), *(trace.name for trace in figure.data)]
+    return {word for text in texts if text for word in re.findall(r"[A-Za-z]{3,}", text)}
+
+
+# Code and format names, math, layer names and the records' own names a Chinese chart may keep.
+CHART_WORDS = {"float", "int", "TFLite", "gzip", "CSR", "PTQ", "conv", "dense", "softmax", "logits", "seed", "cnn"}
+
+
+def test_the_chinese_pruning_lab_draws_chinese_charts(trained_seed_cnn, digits):
+    cl.set_language("zh")
+    lab = cl.widgets.PruningLab(trained_seed_cnn, digits)
+    lab.controls["sparsity"].value = 0.5
+    lab.controls["scope"].value = "global"
+    for name, figure in lab.figures.items():
+        assert not _chart_words(figure) - CHART_WORDS, (name, _chart_words(figure))
+    accuracy = lab.figures["accuracy"]
+    assert accuracy.layout.yaxis.title.text == "测试集准确率（%）"
+    shown = {trace.meta: trace.name for trace in accuracy.data if len(trace.x)}
+    assert shown["magnitude, layer scope"] == "幅值，逐层范围" and shown["now"] == "当前"
+    assert lab.figures["layer_sparsity"].layout.title.text == "逐层稀疏度"
+    assert [trace.name for trace in lab.figures["layer_sparsity"].data][1] == "目标 50%"
+
+
+def test_the_chinese_distillation_lab_draws_chinese_charts(trained_seed_cnn, small_digits):
+    from compresslab import distill
+
+    cl.set_language("zh")
+    lab = cl.widgets.DistillationLab(trained_seed_cnn, small_digits, latency=False,
+                                     spec=distill.DistillSpec(temperature=4, alpha=0.2, epochs=1))
+    lab.controls["temperature"].value = 6.0   # redrawn in place: names and hover in Chinese too
+    soft = lab.figures["soft_targets"].data[1]
+    assert soft.name.startswith("T = 6（H = ") and soft.meta.startswith("T = 6 (H = ")
+    assert soft.hovertemplate.startswith("类别 %{x}：")
+    lab.run()
+    assert lab.last_error is None
+    for name, figure in lab.figures.items():
+        assert not _chart_words(figure) - CHART_WORDS, (name, _chart_words(figure))
+    names = list(lab.figures["comparison"].data[0].x)
+    assert names[1:] == ["从零训练的学生网络 1x", "蒸馏的学生网络 1x"] and names[0].startswith("教师网络（")
+    assert [trace.meta for trace in lab.figures["curves"].data] == ["scratch student", "distilled student"]
+
+
 def test_the_quantization_lab_in_chinese(trained_seed_cnn, digits):
     cl.set_language("zh")
     lab = cl.widgets.QuantizationLab(trained_seed_cnn, digits)

@@ -153,6 +153,16 @@ def test_the_quantization_lab_in_chinese(trained_seed_cnn, digits):
     assert lab.controls["lowbit_mode"].value == "int4 weights (per channel)"  # the value stays the record's name
     lab.controls["bits"].value = 4
     assert "测试集准确率（模拟，Keras）" in lab.table.value and "个百分点" in lab.table.value
+    # The scheme and scale buttons, the curves and the histogram title speak Chinese; the values do not change.
+    assert [label for label, _ in lab.controls["scheme"].options] == ["对称", "非对称", "定点"]
+    assert [label for label, _ in lab.controls["granularity"].options] == ["逐张量", "逐通道"]
+    lab.controls["granularity"].value = "per_channel"
+    assert lab.spec().granularity == "per_channel"
+    assert lab.figures["histogram"].layout.title.text.endswith(": 4 位，对称，逐通道")
+    curves = {trace.meta: trace.name for trace in lab.figures["accuracy"].data}
+    assert curves["symmetric per-channel"] == "对称，逐通道", curves
+    for name in ("accuracy", "histogram"):  # "dense1.kernel" names the weights shown: a variable's name
+        assert not _chart_words(lab.figures[name]) - CHART_WORDS - {"kernel"}, (name, _chart_words(lab.figures[name]))
 
 
 def test_the_app_language_selector_works_through_its_value(monkeypatch):

@@ -61,8 +61,12 @@ _LABELS = {
     "unpruned": "plot.unpruned",
     "pruned now": "plot.label.pruned_now",
     "simulated": "plot.simulated",
+    **{f"{scheme} {scale}": f"plot.label.{scheme}_{scale.replace('-', '_')}"
+       for scheme in ("symmetric", "asymmetric") for scale in ("per-channel", "per-tensor")},
 }
 _LABEL_PATTERNS = [
+    (re.compile(r"fixed-point p=(?P<p>\d+)"), "plot.label.fixed_point"),
+    (re.compile(r"(?P<series>.+) \((?P<layer>[^()]+) only\)"), "plot.label.layer_only"),
     (re.compile(r"fine-tuned \((?P<schedule>\w+)\)"), "plot.label.finetuned"),
     (re.compile(r"(?P<schedule>\w+) \(chosen\)"), "plot.label.chosen"),
     (re.compile(r"teacher \((?P<name>.+)\)"), "plot.label.teacher"),

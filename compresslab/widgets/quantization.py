@@ -26,6 +26,7 @@ from ..data import Dataset, default_data_home
 from ..i18n import t
 from ..measure import measure
 from ..models import check_model_fits
+from ..plots.common import display_label
 from ..plots.quantization import (
     accuracy_vs_bits_traces,
     fig_accuracy_vs_bits,
@@ -130,10 +131,11 @@ class QuantizationLab(Panel):
     def _build_controls(self, bits: int, scheme: str, granularity: str) -> None:
         c = self.controls
         c["bits"] = widgets.IntSlider(value=bits, min=1, max=16, step=1, description=t("quant.bits"))
-        c["scheme"] = widgets.ToggleButtons(options=list(quantization.SCHEMES), value=scheme,
-                                            description=t("quant.scheme"))
-        c["granularity"] = widgets.ToggleButtons(options=list(quantization.GRANULARITIES), value=granularity,
-                                                 description=t("quant.scales"))
+        c["scheme"] = widgets.ToggleButtons(options=[(t(f"quant.scheme_{s}"), s) for s in quantization.SCHEMES],
+                                            value=scheme, description=t("quant.scheme"))
+        c["granularity"] = widgets.ToggleButtons(
+            options=[(t(f"quant.granularity_{g}"), g) for g in quantization.GRANULARITIES], value=granularity,
+            description=t("quant.scales"))
         c["fractional_bits"] = widgets.IntSlider(value=7, min=0, max=15, description=t("quant.fraction"),
                                                  disabled=scheme != "fixed_point")
         options = [(t("quant.all_layers"), ALL_LAYERS)] + [(name, name) for name in self.evaluator.layer_names]
@@ -190,6 +192,15 @@ class QuantizationLab(Panel):
         )
 
     @staticmethod
+    def spec_text(spec: quantization.QuantSpec) -> str:
+        """``spec.label`` in the panel's language (``"4-bit symmetric per-channel"``, ``"4 位 对称，逐通道"``)."""
+        if spec.scheme == "fixed_point":
+            return t("quant.spec_fixed_point", bits=spec.bits, integer=spec.bits - spec.fractional_bits,
+                     fraction=spec.fractional_bits)
+        return t("quant.spec", bits=spec.bits,
+                 series=display_label(f"{spec.scheme} {spec.granularity.replace('_', '-')}"))
+
+    @staticmethod
     def series_label(spec: quantization.QuantSpec) -> str:
         """The curve a spec belongs to (everything but the bits)."""
         if spec.scheme == "fixed_point":
@@ -227,7 +238,7 @@ class QuantizationLab(Panel):
         level_text = t("quant.levels") if shown.groups == 1 else t("quant.levels_channel", group=group)
         update_traces(self.figures["histogram"], quantization_levels_traces(
             self.evaluator.float_values[shown_key], shown.values, levels, levels_label=level_text),
-            title=f"{shown_key[0]}.{shown_key[1]}: {spec.label}")
+            title=f"{shown_key[0]}.{shown_key[1]}: {self.spec_text(spec)}")
         self._redraw_accuracy(spec)
         packed = quantization.packed_weight_bytes(self.evaluator.model, arrays)
         codes = int(np.count_nonzero(np.bincount((shown.codes - shown.codes.min()).ravel())))

@@ -53,7 +53,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory e2e
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests --ignore=tests/e2e -q --timeout=1800
+	$(BIN)/python -m pytest tests --ignore=tests/e2e -q --timeout=1800 --durations=30
 
 # The English student notebooks as students run them (checks say "not yet"), then the Chinese solution
 # edition (notebooks/zh with instructor/solutions*.json's answers), where every check must say "correct!"

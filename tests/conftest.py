@@ -58,3 +58,11 @@ def mnist_dir():
 @pytest.fixture(scope="session")
 def mnist(mnist_dir):
     return cl.load_dataset("mnist", data_dir=mnist_dir)
+
+
+@pytest.fixture
+def english_afterwards():
+    """The language is English when the test starts and again after it (for tests that switch to Chinese)."""
+    cl.set_language("en")
+    yield
+    cl.set_language("en")

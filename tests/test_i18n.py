@@ -18,12 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.fixture(autouse=True)
-def english_afterwards():
-    """Every test starts and ends in English, so no other test sees Chinese labels."""
-    cl.set_language("en")
-    yield
-    cl.set_language("en")
+# Every test starts and ends in English (tests/conftest.py), so no other test sees Chinese labels.
+pytestmark = pytest.mark.usefixtures("english_afterwards")
 
 
 def _fields(text: str) -> set[str]:

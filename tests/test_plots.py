@@ -29,12 +29,8 @@ ALLOWED_WORDS = {"float", "int", "TFLite", "gzip", "CSR", "PTQ", "QAT", "log", "
 ASCII_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
-@pytest.fixture(autouse=True)
-def english_afterwards():
-    """Every test starts and ends in English, so no other test sees Chinese labels."""
-    cl.set_language("en")
-    yield
-    cl.set_language("en")
+# Every test starts and ends in English (tests/conftest.py), so no other test sees Chinese labels.
+pytestmark = pytest.mark.usefixtures("english_afterwards")
 
 
 def _frame():

@@ -116,8 +116,11 @@ def _widget_html(model_id: str, state: dict, plotly: _Plotly) -> str:
         return f"<div>{html.escape(str(values.get('value', '')))}</div>" if values.get("value") else ""
     if name == "OutputModel":
         return "".join(_output_html(output, state, plotly) for output in values.get("outputs", []))
-    if name == "FigureModel":  # a plotly FigureWidget, should a panel use one
-        return plotly.html({"data": values.get("_data", []), "layout": values.get("_layout", {})})
+    if name == "AnyModel" and "fig_data" in values:  # a panel chart (compresslab's LiveFigure)
+        layout = {**values.get("fig_layout", {}), "template": values.get("fig_template", {})}
+        return plotly.html({"data": values.get("fig_data", []), "layout": layout})
+    if name == "AnyModel" and "_widget_data" in values:  # a plotly FigureWidget, should a notebook use one
+        return plotly.html({"data": values.get("_widget_data", []), "layout": values.get("_widget_layout", {})})
     label = html.escape(str(values.get("description") or ""))
     if name in _CHOICE_WIDGETS and values.get("index") is not None:
         shown = values.get("_options_labels", [])[values["index"]]

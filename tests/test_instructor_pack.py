@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -9,6 +10,7 @@ import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,15 +66,22 @@ def test_a_panel_becomes_its_static_state(tmp_path):
     _notebook(source / "00_panel.ipynb",
               "import ipywidgets as w\nimport plotly.graph_objects as go\nfrom IPython.display import display\n"
               "out = w.Output()\nwith out:\n    display(go.Figure(go.Bar(x=[1, 2], y=[3, 4]), layout={'title': 'inside'}))\n"
+              "import numpy as np\nfrom compresslab.widgets._base import figure_widget\n"
+              "live = figure_widget(go.Figure(go.Scatter(x=[1, 2, 3], y=[1.0, 2.0, 3.0]), layout={'title': 'live'}))\n"
+              "live.data[0].y = np.array([7.0, 8.0, 9.0])  # a panel chart updated after it was made\n"
               "w.VBox([w.HTML('<b>panel status 42</b>'), w.IntSlider(value=6, description='bits'),\n"
               "        w.Dropdown(options=['per_tensor', 'per_channel'], value='per_channel', description='scales'),\n"
-              "        out])")
+              "        out, live])")
     out = pack.build(tmp_path / "pack", source=source, lessons=tmp_path, echo=lambda line: None)
     page = (out / "handouts" / "00_panel.html").read_text()
     _offline(page)
     assert pack.PANEL_NOTE in page and "<b>panel status 42</b>" in page
     assert "<b>bits</b>: 6" in page and "<b>scales</b>: per_channel" in page
-    assert page.count("plotly.js v") == 1 and page.count("Plotly.newPlot(") == 1 and "inside" in page
+    # the Output's figure and the panel chart (a LiveFigure, drawn as it stood last), plotly.js once
+    assert page.count("plotly.js v") == 1 and page.count("Plotly.newPlot(") == 2 and "inside" in page
+    assert '"text":"live"' in page.replace(" ", "")
+    updated = base64.b64encode(np.array([7.0, 8.0, 9.0]).tobytes()).decode()
+    assert updated in page  # the last state (plotly.js's typed-array form), not the first
 
 
 def test_a_failing_notebook_leaves_the_previous_pack(tmp_path):

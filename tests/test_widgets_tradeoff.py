@@ -98,3 +98,20 @@ def test_hover_ratio_is_against_the_reference_the_variant_came_from():
     assert "40.0x smaller than teacher &lt;b&gt; (dense float32)" in text
     own = {**student, "ratio_reference_bytes": None, "reference": None}
     assert "4.0x smaller than dense float32" in hover_text(own, 10_000, "gzip_bytes")
+
+
+@pytest.mark.usefixtures("english_afterwards")
+def test_the_chinese_board_labels_its_choices_and_tables_and_keeps_english_values(tmp_path):
+    """Under set_language("zh") a student sees Chinese choices and headers; code keeps the English values."""
+    cl.set_language("zh")
+    board = cl.widgets.TradeoffBoard(_records())
+    techniques = board.controls["techniques"]
+    assert dict(techniques.options) == {"基线": "baseline", "量化": "quantize", "剪枝": "prune"}
+    assert ("准确率", "accuracy") in board.controls["sort"].options
+    assert ("TFLite 文件", "tflite_bytes") in board.controls["size"].options
+    assert "<th>准确率 %</th>" in board.table.value and "accuracy %" not in board.table.value
+    board.controls["techniques"].value = ("quantize",)  # values are the English technique names
+    assert {trace.meta for trace in board.figures["tradeoff"].data} == {"quantize", "selected", "Pareto front"}
+    assert {trace.name for trace in board.figures["tradeoff"].data} == {"量化", "已选", "帕累托前沿"}
+    board.controls["selected"].value = (1,)
+    assert "<th>测量方式</th>" in board.comparison.value

@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
 
 import ipywidgets as widgets
 
@@ -168,55 +169,130 @@ class Panel:
         return self.view._repr_mimebundle_(**kwargs)
 
 
+def _plotly_library():
+    """The one widget per kernel that carries plotly.js to the browser (see ``static/chart.js``).
+
+    A plain ipywidgets model whose ``source`` is the Python plotly package's own ``plotly.min.js``:
+    sent once per kernel instead of once per chart (plotly's FigureWidget ships its 5 MB bundle
+    with every figure), and nothing is fetched from the network.
+    """
+    global _LIBRARY
+    if _LIBRARY is not None and _LIBRARY.comm is not None:
+        return _LIBRARY
+    import plotly
+    from plotly.offline import get_plotlyjs
+    from traitlets import Unicode
+
+    class PlotlyLibrary(widgets.Widget):
+        source = Unicode("").tag(sync=True)
+        version = Unicode("").tag(sync=True)
+
+    _LIBRARY = PlotlyLibrary(source=get_plotlyjs(), version=plotly.__version__)
+    return _LIBRARY
+
+
+def _figure_json(figure) -> tuple[list, dict, dict]:
+    """A figure's traces, layout without its template, and template, as plain JSON types.
+
+    Numpy arrays become plotly.js typed-array dicts (``{"dtype": "f8", "bdata": ...}``), the way
+    ``plotly.io`` writes them. The template (about 10 kB) travels apart: it rarely changes, and a
+    new title must not resend it.
+    """
+    import json
+
+    import plotly.io as pio
+
+    state = json.loads(pio.to_json(figure.to_dict(), validate=False, remove_uids=False))
+    layout = state.get("layout", {})
+    template = layout.pop("template", {})
+    return state.get("data", []), layout, template
+
+
 def _live_figure_class():
-    """Build the LiveFigure class on first use (plotly is imported only when a panel is made)."""
+    """Build the LiveFigure class on first use (plotly and anywidget are imported only when a panel is made)."""
     global _LIVE_FIGURE
     if _LIVE_FIGURE is not None:
         return _LIVE_FIGURE
+    import anywidget
+    import plotly
     import plotly.graph_objects as go
-    from IPython.display import clear_output, display
     from plotly.basedatatypes import BaseFigure
+    from traitlets import Dict, Instance, Int, List, Unicode
 
-    class LiveFigure(BaseFigure, widgets.Output):
+    class LiveFigure(BaseFigure, anywidget.AnyWidget):
         """A plotly figure that is also a widget: edit it like a ``go.FigureWidget``, see it redrawn.
+
+        Each change (or each ``batch_update``/``hold`` block) sends the figure's traces to the
+        browser, and its layout only when the layout changed; the browser updates the chart it
+        already shows with ``Plotly.react`` (``static/chart.js``). ``render_count`` counts the
+        updates sent.
 
         Why not ``go.FigureWidget``: each FigureWidget ships plotly's 5 MB widget bundle to the
         browser and anywidget gives it 2 seconds to start; on a busy classroom laptop (or three
-        charts in one panel) the chart stays blank for good. A LiveFigure instead redraws a plain
-        plotly figure inside an ``ipywidgets.Output`` after each change, through the plotly renderer
-        that JupyterLab and Voila load once.
+        charts in one panel) the chart stayed blank for good. A LiveFigure's own script is a few
+        kB and starts at once; plotly.js arrives once per kernel through a shared library widget
+        and the chart waits for it as long as it takes (no time limit), saying "drawing chart…"
+        meanwhile, or why it could not draw.
 
         It keeps the figure API the panels and tests use: ``.data``, ``.layout``, ``update_layout``,
-        ``add_trace``, ``batch_update()``. Each change (or each ``batch_update`` block) triggers one
-        redraw; ``render_count`` counts them.
+        ``add_trace``, ``batch_update()``, ``hold()``, ``to_figure()``.
         """
 
+        _esm = Path(__file__).parent / "static" / "chart.js"
+        fig_data = List().tag(sync=True)
+        fig_layout = Dict().tag(sync=True)
+        fig_template = Dict().tag(sync=True)
+        _config = Dict({"displaylogo": False}).tag(sync=True)
+        _library = Instance(widgets.Widget, allow_none=True).tag(sync=True, **widgets.widget_serialization)
+        _plotly_version = Unicode(plotly.__version__).tag(sync=True)
+        _default_width = Int(700).tag(sync=True)  # plotly's own width for a chart without one
+        _waiting_text = Unicode("").tag(sync=True)
+
         def __init__(self, data=None, layout=None, **kwargs):
-            widgets.Output.__init__(self)
             self._hold_depth = 0
             self._dirty = False
             self._render_count = 0
+            self._ready = False
+            # BaseFigure's constructor runs the widget's (its super()); the comm opens below, once the
+            # first state is known, so the browser gets it in the opening message.
             BaseFigure.__init__(self, data=data, layout_plotly=layout, **kwargs)
-            self._render()
+            data, layout, template = _figure_json(self)
+            self.set_trait("fig_data", data)
+            self.set_trait("fig_layout", layout)
+            self.set_trait("fig_template", template)
+            self.set_trait("_library", _plotly_library())
+            self.set_trait("_waiting_text", t("chart.waiting"))
+            self._ready = True
+            self._render_count = 1
+            self.open()
+
+        def open(self):
+            if self._ready:
+                anywidget.AnyWidget.open(self)
 
         @property
         def render_count(self) -> int:
             return self._render_count
 
         def _render(self):
+            if not self._ready:
+                return
             if self._hold_depth:
                 self._dirty = True
                 return
             self._dirty = False
+            data, layout, template = _figure_json(self)
+            with self.hold_sync():  # one message; unchanged traits are not sent
+                if template != self.fig_template:
+                    self.fig_template = template
+                if layout != self.fig_layout:
+                    self.fig_layout = layout
+                self.fig_data = data
             self._render_count += 1
-            snapshot = go.Figure(self.to_dict())
-            with self:
-                clear_output(wait=True)
-                display(snapshot)
 
         @contextmanager
         def hold(self):
-            """Suppress redraws inside the block; redraw once at its end if anything changed."""
+            """Suppress updates inside the block; send once at its end if anything changed."""
             self._hold_depth += 1
             try:
                 yield self
@@ -232,9 +308,11 @@ def _live_figure_class():
 
         # Displayed as the widget, not as a static plotly figure.
         def _repr_mimebundle_(self, **kwargs):
-            return widgets.Output._repr_mimebundle_(self, **kwargs)
+            return anywidget.AnyWidget._repr_mimebundle_(self, **kwargs)
 
         def _ipython_display_(self):
+            from IPython.display import display
+
             display(widgets.VBox([self]))
 
         def _repr_html_(self):
@@ -244,8 +322,8 @@ def _live_figure_class():
             """A plain ``go.Figure`` copy (for saving or embedding in a report)."""
             return go.Figure(self.to_dict())
 
-    # BaseFigure calls these hooks after every change (FigureWidget sends them to the browser);
-    # a LiveFigure redraws instead.
+    # BaseFigure calls these hooks after every change (FigureWidget sends them to the browser as
+    # edit messages); a LiveFigure sends its new state instead.
     for hook in ("_send_relayout_msg", "_send_restyle_msg", "_send_addTraces_msg", "_send_deleteTraces_msg",
                  "_send_moveTraces_msg", "_send_update_msg", "_send_animate_msg"):
         setattr(LiveFigure, hook, lambda self, *args, **kwargs: self._render())
@@ -255,6 +333,7 @@ def _live_figure_class():
 
 
 _LIVE_FIGURE = None
+_LIBRARY = None
 
 
 def wrapping_row(*children):

@@ -16,6 +16,7 @@ import math
 import ipywidgets as widgets
 
 from ..i18n import t
+from ..plots.common import display_label
 from ..plots.tradeoff import SIZE_MEASURES, fig_tradeoff, size_column
 from ..records import ExperimentLog, load_records, to_frame
 from ._base import Panel, figure_widget, replace_figure
@@ -29,14 +30,23 @@ SORT_KEYS = {
     "latency": "latency_ms",
     "time": "timestamp",
 }
-_TABLE_COLUMNS = [("name", "name"), ("technique", "technique"), ("accuracy_pct", "accuracy %"),
-                  ("size_bytes", "size B"), ("ratio", "x smaller"), ("nonzero_params", "non-zero"),
-                  ("latency_ms", "latency ms"), ("spec_json", "spec")]
-_COMPARE_ROWS = [("technique", "technique"), ("dataset", "data set"), ("accuracy_pct", "accuracy %"),
-                 ("accuracy_backend", "measured by"), ("params", "params"), ("nonzero_params", "non-zero params"),
-                 ("dense_float32_bytes", "dense float32 B"), ("tflite_bytes", "TFLite B"), ("gzip_bytes", "gzip B"),
-                 ("extra.compressed_bytes", "compressed file B"), ("size_bytes", "plotted size B"),
-                 ("ratio", "x smaller than float32"), ("latency_ms", "latency ms"), ("spec_json", "spec")]
+# (column, catalogue key of its header): the table and the comparison speak the panel's language
+_TABLE_COLUMNS = [("name", "board.col.name"), ("technique", "board.col.technique"),
+                  ("accuracy_pct", "board.col.accuracy_pct"), ("size_bytes", "board.col.size_bytes"),
+                  ("ratio", "board.col.ratio"), ("nonzero_params", "board.col.nonzero_params"),
+                  ("latency_ms", "board.col.latency_ms"), ("spec_json", "board.col.spec_json")]
+_COMPARE_ROWS = [("technique", "board.col.technique"), ("dataset", "board.col.dataset"),
+                 ("accuracy_pct", "board.col.accuracy_pct"), ("accuracy_backend", "board.col.accuracy_backend"),
+                 ("params", "board.col.params"), ("nonzero_params", "board.col.nonzero_params_long"),
+                 ("dense_float32_bytes", "board.col.dense_float32_bytes"), ("tflite_bytes", "board.col.tflite_bytes"),
+                 ("gzip_bytes", "board.col.gzip_bytes"), ("extra.compressed_bytes", "board.col.compressed_bytes"),
+                 ("size_bytes", "board.col.plotted_size"), ("ratio", "board.col.ratio_long"),
+                 ("latency_ms", "board.col.latency_ms"), ("spec_json", "board.col.spec_json")]
+
+
+def _technique_options(techniques) -> list[tuple[str, str]]:
+    """(label, technique) pairs: the label in the panel's language, the value the English name."""
+    return [(display_label(name), name) for name in techniques]
 
 
 def _fmt(value, column: str = "") -> str:
@@ -91,11 +101,13 @@ class TradeoffBoard(Panel):
         self._load()
         techniques = self._techniques()
         self.controls["techniques"] = widgets.SelectMultiple(
-            options=techniques, value=tuple(techniques), description=t("board.techniques"),
+            options=_technique_options(techniques), value=tuple(techniques), description=t("board.techniques"),
             rows=min(6, max(2, len(techniques))))
-        self.controls["sort"] = widgets.Dropdown(options=list(SORT_KEYS), value="accuracy", description=t("board.sort"))
+        self.controls["sort"] = widgets.Dropdown(options=[(t(f"board.sort.{key}"), key) for key in SORT_KEYS],
+                                                 value="accuracy", description=t("board.sort"))
         self.controls["descending"] = widgets.Checkbox(value=True, description=t("board.descending"))
-        self.controls["size"] = widgets.Dropdown(options=[(v, k) for k, v in SIZE_MEASURES.items()], value=size,
+        self.controls["size"] = widgets.Dropdown(options=[(t(f"plot.size_measure.{k}"), k) for k in SIZE_MEASURES],
+                                                 value=size,
                                                  description=t("board.size"))
         self.controls["selected"] = widgets.SelectMultiple(options=self._options(), value=(),
                                                            description=t("board.compare"), rows=6,
@@ -142,7 +154,7 @@ class TradeoffBoard(Panel):
         return list(dict.fromkeys(str(t) for t in self.frame["technique"]))
 
     def _options(self) -> list[tuple[str, int]]:
-        return [(f"{row['name']} ({row['technique']})", index) for index, row in self.frame.iterrows()]
+        return [(f"{row['name']} ({display_label(row['technique'])})", index) for index, row in self.frame.iterrows()]
 
     def sized_frame(self):
         """Every row with the plotted size (``size_bytes``), ``ratio`` vs dense float32 and ``row`` position."""
@@ -171,7 +183,7 @@ class TradeoffBoard(Panel):
 
     def _render_text(self) -> None:
         frame = self.visible_frame()
-        head = "".join(f"<th>{label}</th>" for _, label in _TABLE_COLUMNS)
+        head = "".join(f"<th>{html.escape(t(key))}</th>" for _, key in _TABLE_COLUMNS)
         body = "".join(
             "<tr>" + "".join(f"<td>{_fmt(row.get(column), column)}</td>" for column, _ in _TABLE_COLUMNS) + "</tr>"
             for _, row in frame.iterrows()
@@ -185,9 +197,9 @@ class TradeoffBoard(Panel):
             everything = self.sized_frame()
             heads = "".join(f"<th>{html.escape(str(everything.loc[i, 'name']))}</th>" for i in chosen)
             rows = "".join(
-                f"<tr><th>{label}</th>"
+                f"<tr><th>{html.escape(t(key))}</th>"
                 + "".join(f"<td>{_fmt(everything.loc[i].get(column), column)}</td>" for i in chosen) + "</tr>"
-                for column, label in _COMPARE_ROWS if column in everything.columns
+                for column, key in _COMPARE_ROWS if column in everything.columns
             )
             self.comparison.value = (f'<table class="compresslab-compare" style="border-collapse:collapse;'
                                      f'font-size:12px"><thead><tr><th></th>{heads}</tr></thead>'
@@ -209,10 +221,10 @@ class TradeoffBoard(Panel):
             self._load()
             techniques = self._techniques()
             previous = set(self.controls["techniques"].value)
-            known = set(self.controls["techniques"].options)
+            known = {value for _, value in self.controls["techniques"].options}
             self.controls["selected"].value = ()
             self.controls["selected"].options = self._options()
-            self.controls["techniques"].options = techniques
+            self.controls["techniques"].options = _technique_options(techniques)
             self.controls["techniques"].value = tuple(t for t in techniques if t in previous or t not in known)
             self._refresh()
 

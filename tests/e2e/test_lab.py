@@ -90,8 +90,8 @@ def test_harness_canary_slider_moves_chart(page, lab_server, figures):
     """The harness tells a live slider from a dead one: y = bits * x must follow the slider.
 
     Three figures in one output, as in every compresslab panel. (With plotly FigureWidgets this broke
-    on a busy machine: anywidget gives each model 2 s to import plotly's 5 MB widget bundle; the panels
-    use compresslab's LiveFigure, which redraws through the plotly renderer instead.)
+    on a busy machine: anywidget gives each model 2 s to import plotly's 5 MB widget bundle; the panels'
+    LiveFigure has a small module of its own and gets plotly.js once, from a shared library widget.)
     """
     run_notebook(page, lab_server, write_canary(figures), timeout=180)
     check_real_charts(page, "canary", minimum=figures)

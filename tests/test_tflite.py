@@ -13,6 +13,14 @@ def test_float32_conversion_matches_keras_in_litert(trained_student, digits):
     assert artifact.accuracy(digits) == pytest.approx(models.accuracy(trained_student, digits), abs=0.005)
 
 
+def test_files_keep_the_serving_signature_that_lowbit_reads(trained_student, digits):
+    # convert() hands the converter a bare module holding the variables, not the Keras model (faster);
+    # if saving it failed, TensorFlow would fall back silently to a file WITHOUT signatures.
+    for artifact in (convert(trained_student), convert(trained_student, "int8", representative=digits.x_train[:20])):
+        assert artifact.interpreter().get_signature_list() == {
+            "serving_default": {"inputs": ["x"], "outputs": ["output_0"]}}
+
+
 def test_int8_needs_calibration_and_runs_integer_io(trained_student, digits):
     with pytest.raises(ValueError, match="representative images"):
         convert(trained_student, "int8")

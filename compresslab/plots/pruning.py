@@ -201,10 +201,19 @@ def fig_sparsity_schedule(frame, *, title: str | None = None,
     """
     figure = go.Figure(layout=base_layout(t("plot.schedule_title") if title is None else title,
                                           t("plot.training_step"), t("plot.sparsity_pct"), yaxis=dict(range=[0, 100])))
+    for trace in sparsity_schedule_traces(frame, steps_per_epoch=steps_per_epoch):
+        figure.add_trace(go.Scatter(**{key: value for key, value in trace.items() if key != "type"}))
+    return figure
+
+
+def sparsity_schedule_traces(frame, *, steps_per_epoch: int | None = None) -> list[dict]:
+    """The traces of :func:`fig_sparsity_schedule` as plain dicts (no Figure: cheap for live updates)."""
+    traces = []
     groups = frame.groupby("schedule", sort=False) if "schedule" in frame.columns else [(None, frame)]
     for name, rows in groups:
-        figure.add_trace(go.Scatter(x=rows["step"], y=100 * rows["sparsity"], mode="lines", line_shape="hv",
-                                    **(named("plot.schedule") if name is None else labelled(name))))
+        traces.append(dict(type="scatter", x=np.asarray(rows["step"]), y=100 * np.asarray(rows["sparsity"]),
+                           mode="lines", line_shape="hv",
+                           **(named("plot.schedule") if name is None else labelled(name))))
     if steps_per_epoch:
         last = int(frame["step"].max())
         marks = list(range(int(steps_per_epoch), last + 1, int(steps_per_epoch)))
@@ -212,9 +221,9 @@ def fig_sparsity_schedule(frame, *, title: str | None = None,
         for mark in marks:
             xs += [mark, mark, None]
             ys += [0, 100, None]
-        figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#b0bec5", dash="dot"),
-                                    **named("plot.epoch_end")))
-    return figure
+        traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color="#b0bec5", dash="dot"),
+                           **named("plot.epoch_end")))
+    return traces
 
 
 # The English names of the size columns; a chart shows them through the catalogue (plot.size_label.*).
@@ -320,5 +329,5 @@ def fig_log_alpha(log_alpha, weights, *, threshold: float = 3.0, magnitude_kept=
 
 __all__ = [
     "histogram_edges", "threshold_histogram_traces", "layer_sparsity_traces", "accuracy_traces", "size_traces", "fig_threshold_histogram", "fig_layer_sparsity", "fig_accuracy_vs_sparsity",
-    "fig_sensitivity", "fig_sparsity_schedule", "fig_sizes", "SIZE_LABELS", "fig_log_alpha", "kernel_image",
+    "fig_sensitivity", "fig_sparsity_schedule", "sparsity_schedule_traces", "fig_sizes", "SIZE_LABELS", "fig_log_alpha", "kernel_image",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import ipywidgets as widgets
 import numpy as np
@@ -30,8 +31,10 @@ from ..i18n import t
 from ..modelio.convert import as_tf_keras
 from ..models import accuracy as keras_accuracy
 from ..plots import pruning as plots
-from ._base import Panel, figure_widget, replace_figure, wrapping_row
+from ._base import Panel, figure_widget, wrapping_row
 from ._base import update_traces as assign_traces
+
+_BESIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compresslab-gzip")
 
 ALL_LAYERS = "all layers"
 
@@ -74,6 +77,7 @@ class PruningLab(Panel):
         self._dense_sizes = {**bench.sparse_sizes(), "weights_gzip_bytes": bench.weights_gzip_bytes()}
         max_threshold = max(1e-6, bench.threshold_at_sparsity(0.99))
         self._syncing, self._drawn_schedule = False, None
+        self._schedule_curves = {}  # (final sparsity, steps, schedule) -> its curve
 
         style = {"description_width": "90px"}
         wide = widgets.Layout(width="420px")
@@ -186,17 +190,24 @@ class PruningLab(Panel):
         spec = self.spec()
         bench = self.workbench
         masks = bench.apply(spec)
-        accuracy = bench.accuracy()
+        # gzip of the weights (~0.1 s) runs beside the evaluation: zlib and TensorFlow both release the GIL.
+        gzip_bytes = _BESIDE.submit(bench.weights_gzip_bytes)
         sparsity = bench.global_sparsity()
-        sizes = {**bench.sparse_sizes(), "weights_gzip_bytes": bench.weights_gzip_bytes()}
-        self.last_accuracy, self.last_sparsity, self.last_sizes = accuracy, sparsity, sizes
         self._sync_sliders(spec, sparsity)
+        # What the masks alone decide is drawn first; accuracy and sizes follow once measured.
+        target = spec.sparsity if spec.method == "magnitude" else None
+        assign_traces(self.figures["layer_sparsity"], plots.layer_sparsity_traces(bench.layer_sparsities(), target))
+        traces, title = self._histogram_traces(spec, masks)
+        assign_traces(self.figures["histogram"], traces, title=title)
+        accuracy = bench.accuracy()
+        sizes = {**bench.sparse_sizes(), "weights_gzip_bytes": gzip_bytes.result()}
+        self.last_accuracy, self.last_sparsity, self.last_sizes = accuracy, sparsity, sizes
         series = "threshold |w| < t" if spec.method == "threshold" else f"magnitude, {spec.scope} scope"
         self.history = pd.concat(
             [self.history, pd.DataFrame([{"sparsity": sparsity, "accuracy": accuracy, "series": series}])],
             ignore_index=True,
         )
-        # The numbers first: each chart redraw takes a moment in the browser, the summary should not lag.
+        # The summary before the remaining charts: each redraw takes a moment in the browser.
         if spec.method == "threshold":
             rule = t("prune.rule_threshold", threshold=spec.threshold)
         else:
@@ -208,17 +219,16 @@ class PruningLab(Panel):
         # Only trace data change on a move: assign it in place (building whole go.Figures with their
         # template costs ~0.3 s each, more than the evaluation itself).
         assign_traces(self.figures["accuracy"], self._accuracy_traces((sparsity, accuracy)), accuracy_axis=True)
-        target = spec.sparsity if spec.method == "magnitude" else None
-        assign_traces(self.figures["layer_sparsity"], plots.layer_sparsity_traces(bench.layer_sparsities(), target))
-        traces, title = self._histogram_traces(spec, masks)
-        assign_traces(self.figures["histogram"], traces, title=title)
         assign_traces(self.figures["sizes"], plots.size_traces(self._sizes_frame(sizes)))
         if self._schedule_final() != self._drawn_schedule:
             self.update_schedule()  # its title and curves name the sparsity the fine-tune button would use
         self.last_update_seconds = time.perf_counter() - started
 
     def update_schedule(self) -> None:
-        replace_figure(self.figures["schedule"], self._schedule_figure())
+        """Redraw the schedule preview for the current sparsity, epochs and schedule (traces and title only)."""
+        frame, steps_per_epoch, title = self._schedule_frame()
+        assign_traces(self.figures["schedule"], plots.sparsity_schedule_traces(frame, steps_per_epoch=steps_per_epoch),
+                      title=title)
 
     def _schedule_final(self) -> float:
         """The final sparsity the schedule preview shows: the current one (0.8 while nothing is pruned)."""
@@ -312,17 +322,26 @@ class PruningLab(Panel):
         rows = [{"name": "unpruned", **self._dense_sizes}, {"name": "pruned now", **sizes}]
         return pd.DataFrame(rows)
 
-    def _schedule_figure(self):
+    def _schedule_frame(self):
+        """The preview's curves (both schedules, the chosen one marked), steps per epoch and title."""
         epochs = int(self.controls["epochs"].value)
         steps_per_epoch = int(np.ceil(len(self.data.x_train) / self.batch_size))
         final = self._drawn_schedule = self._schedule_final()
-        frames = [prune.schedule_curve(final_sparsity=final, total_steps=steps_per_epoch * epochs, schedule=name)
-                  for name in ("polynomial", "constant")]
+        frames = []
+        for name in ("polynomial", "constant"):
+            key = (final, steps_per_epoch * epochs, name)
+            if key not in self._schedule_curves:  # tfmot's own schedule, stepped: tens of ms a curve
+                self._schedule_curves[key] = prune.schedule_curve(final_sparsity=final, total_steps=key[1],
+                                                                  schedule=name)
+            frames.append(self._schedule_curves[key])
         frame = pd.concat(frames, ignore_index=True)
         chosen = self.controls["schedule"].value
         frame["schedule"] = [f"{name} (chosen)" if name == chosen else name for name in frame["schedule"]]
-        return plots.fig_sparsity_schedule(frame, steps_per_epoch=steps_per_epoch,
-                                           title=t("prune.schedule_title", final=final, epochs=epochs))
+        return frame, steps_per_epoch, t("prune.schedule_title", final=final, epochs=epochs)
+
+    def _schedule_figure(self):
+        frame, steps_per_epoch, title = self._schedule_frame()
+        return plots.fig_sparsity_schedule(frame, steps_per_epoch=steps_per_epoch, title=title)
 
 
 __all__ = ["PruningLab"]

@@ -74,7 +74,10 @@ NOTE = ("Each move is one key press (ArrowLeft/ArrowRight alternating) on the sl
         "median_ms/max_ms/p90_ms: from the key press (Playwright, Python clock) until any chart's data in "
         "the page differ from before, the signal of tests/e2e wait_for_chart_change (polled every frame). "
         "settled_*: from the keydown event to the last DOM change inside a chart, in the page's clock, "
-        "after 0.5 s without one. Moves are one at a time; the page settles between them. "
+        "after 0.5 s without one. page_drawn_*: from the keydown event to the first chart that finished "
+        "redrawing (Plotly.react resolved), in the page's clock, without Playwright's round trips and "
+        "polling. plotly_draw_median_ms: how long one chart's Plotly.react took; charts_drawn_per_move: "
+        "how many charts a move redrew. Moves are one at a time; the page settles between them. "
         "met: median <= target and max <= 2 x median. The reference is one bare LiveFigure (3 points) "
         "redrawn by an IntSlider in the same JupyterLab page. Alternating keys revisit two values: "
         "panels that cache per value (QuantizationLab caches accuracy per spec) measure their revisit "
@@ -83,8 +86,18 @@ NOTE = ("Each move is one key press (ArrowLeft/ArrowRight alternating) on the sl
 # Installed once per page: the time of the last keydown and of the last DOM change inside a chart.
 RECORDER_JS = """() => {
     if (window.__redrawBench) return;
-    const state = window.__redrawBench = {pressed: 0, lastChart: 0};
-    document.addEventListener('keydown', () => { state.pressed = performance.now(); }, true);
+    const state = window.__redrawBench = {pressed: 0, lastChart: 0, firstDrawn: 0, drawMs: []};
+    document.addEventListener('keydown', () => {
+        state.pressed = performance.now(); state.firstDrawn = 0; state.drawMs = [];
+    }, true);
+    // A panel chart (widgets/static/chart.js) stamps data-drawn when Plotly.react has finished,
+    // and data-draw-ms with how long that took.
+    new MutationObserver(records => {
+        for (const record of records) {
+            if (!state.firstDrawn) state.firstDrawn = performance.now();
+            state.drawMs.push(parseFloat(record.target.dataset.drawMs));
+        }
+    }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-drawn']});
     const chartish = node => node.nodeType === 1 && (node.matches('.js-plotly-plot')
         || node.closest('.js-plotly-plot') !== null || node.querySelector('.js-plotly-plot') !== null);
     new MutationObserver(records => {
@@ -167,6 +180,13 @@ def slider_result(moves: list[dict], target_ms: float | None) -> dict:
     settled = [move["settled_ms"] for move in moves if move["settled_ms"] is not None]
     if settled:
         result.update(settled_median_ms=round(statistics.median(settled), 1), settled_max_ms=round(max(settled), 1))
+    drawn = [move["drawn_ms"] for move in moves if move.get("drawn_ms") is not None]
+    if drawn:
+        result.update(page_drawn_median_ms=round(statistics.median(drawn), 1), page_drawn_max_ms=round(max(drawn), 1))
+    draws = [ms for move in moves for ms in move.get("draw_ms", [])]
+    if draws:
+        result.update(plotly_draw_median_ms=round(statistics.median(draws), 1), charts_drawn_per_move=round(
+            len(draws) / len(moves), 1))
     result["samples_ms"] = [move["chart_ms"] for move in moves]
     result["first_visit_ms"] = [move["chart_ms"] for move in moves if move["first_visit"]]
     result["values"] = [moves[0]["from"], *[move["to"] for move in moves]]
@@ -215,13 +235,18 @@ def measure_slider(page, h, label: str, moves: int, *, lab: bool) -> list[dict]:
                                f"within {MOVE_TIMEOUT} s; errors on the page: {h.error_outputs(page)}") from error
         chart_ms = (time.perf_counter() - started) * 1000
         settled_ms = wait_until_charts_settle(page)
+        page_state = page.evaluate(RECORDER_STATE_JS)
+        drawn_ms = (round(page_state["firstDrawn"] - page_state["pressed"], 1)
+                    if page_state["firstDrawn"] > page_state["pressed"] else None)
         if lab:
             h.wait_for_idle_kernel(page, timeout=MOVE_TIMEOUT)
         value_after = h.readout(slider)
         if value_after == value_before:
             raise RuntimeError(f"{label!r} still reads {value_before} after {key}: the slider did not move")
         results.append({"from": value_before, "to": value_after, "chart_ms": round(chart_ms, 1),
-                        "settled_ms": settled_ms, "first_visit": value_after not in seen})
+                        "settled_ms": settled_ms, "drawn_ms": drawn_ms,
+                        "draw_ms": [round(ms, 1) for ms in page_state["drawMs"]],
+                        "first_visit": value_after not in seen})
         seen.add(value_after)
         key = "ArrowRight" if key == "ArrowLeft" else "ArrowLeft"
     log(f"{label}: " + ", ".join(f"{m['chart_ms']:.0f}" for m in results) + " ms")

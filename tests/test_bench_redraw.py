@@ -88,3 +88,15 @@ def test_too_few_or_non_integer_moves_are_refused_with_a_clear_error(value, mess
         redraw.parse_arguments(["--moves", value])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_slider_result_summarizes_the_page_clock_and_plotly_draw_times():
+    moves = [{"from": "8", "to": "7", "chart_ms": 300.0, "settled_ms": 420.0, "drawn_ms": 250.0,
+              "draw_ms": [90.0, 60.0], "first_visit": True},
+             {"from": "7", "to": "8", "chart_ms": 100.0, "settled_ms": 180.0, "drawn_ms": 80.0,
+              "draw_ms": [40.0, 30.0], "first_visit": False},
+             {"from": "8", "to": "7", "chart_ms": 120.0, "settled_ms": None, "drawn_ms": None,
+              "draw_ms": [], "first_visit": False}]
+    result = redraw.slider_result(moves, 200)
+    assert (result["page_drawn_median_ms"], result["page_drawn_max_ms"]) == (165.0, 250.0)
+    assert (result["plotly_draw_median_ms"], result["charts_drawn_per_move"]) == (50.0, 1.3)

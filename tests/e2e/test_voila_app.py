@@ -97,10 +97,12 @@ def test_voila_app_tabs_sliders_and_compare(page, voila_server):
     check_nothing_clipped(page, "Compare tab, 1920x1080")
     save_screenshot(page, ARTIFACTS / "voila_compare_1920.png")
     # The clip check can fail: a chart forced wider than the page is reported (then put back).
-    widen = """width => { const plot = [...document.querySelectorAll('.js-plotly-plot')]
+    # (A panel chart keeps to its container with max-width: 100%, so the forced one loses that too.)
+    widen = """([width, maxWidth]) => { const plot = [...document.querySelectorAll('.js-plotly-plot')]
                                  .find(p => p.offsetParent !== null);
-                           const before = plot.style.width; plot.style.width = width; return before; }"""
-    before = page.evaluate(widen, "4000px")
+                           const before = [plot.style.width, plot.style.maxWidth];
+                           plot.style.width = width; plot.style.maxWidth = maxWidth; return before; }"""
+    before = page.evaluate(widen, ["4000px", "none"])
     checked, clipped = clipped_charts(page)
     assert clipped, f"a 4000-px chart was not reported as clipped ({checked} charts checked)"
     page.evaluate(widen, before)

@@ -43,6 +43,21 @@ function fixedWidth(layout) {
   return typeof layout.width === "number" ? layout.width : null;
 }
 
+// Does any text of the chart (tick labels, titles, legend) reach outside its picture?
+function overflows(box) {
+  const svg = box.querySelector(".main-svg");
+  if (!svg) return false;
+  const frame = svg.getBoundingClientRect();
+  for (const text of svg.querySelectorAll("text")) {
+    const r = text.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.left < frame.left - 1 || r.right > frame.right + 1 || r.top < frame.top - 1 || r.bottom > frame.bottom + 1) {
+      return true;
+    }
+  }
+  return false;
+}
+
 async function render({ model, el }) {
   el.classList.add("compresslab-chart");
   const box = document.createElement("div");
@@ -59,6 +74,11 @@ async function render({ model, el }) {
   let busy = false;
   let again = false;
   let drawn = 0;
+  // The margins plotly chose the last time it laid the chart out itself. With automargin (every
+  // compresslab chart has it) plotly draws, measures its labels and draws again whenever a label's
+  // width changed: half of a slider move's drawing time. A move reuses these margins instead, and
+  // the chart is laid out afresh only when some text would not fit in them.
+  let margins = null;
 
   function sizeBox(layout) {
     const width = fixedWidth(layout);
@@ -82,8 +102,22 @@ async function render({ model, el }) {
         layout.template = model.get("fig_template") || {};  // plotly only reads it
         sizeBox(layout);
         if (fixedWidth(layout) === null) layout.autosize = true;
-        await Plotly.react(box, data, layout, model.get("_config") || {});
+        const started = performance.now();
+        const config = model.get("_config") || {};
+        if (margins) {
+          const quick = { ...layout, margin: { ...(layout.margin || {}), ...margins, autoexpand: false } };
+          await Plotly.react(box, data, quick, config);
+        }
+        let path = margins ? "quick" : "full";
+        if (!margins || overflows(box)) {
+          if (margins) path = "quick+full";
+          await Plotly.react(box, structuredClone(data), layout, config);
+          const size = box._fullLayout && box._fullLayout._size;
+          margins = size ? { l: size.l, r: size.r, t: size.t, b: size.b } : null;
+        }
         drawn += 1;
+        box.dataset.drawMs = (performance.now() - started).toFixed(1);  // read by bench/bench_redraw.py
+        box.dataset.drawPath = path;
         box.dataset.drawn = String(drawn);
         note.style.display = "none";
       } while (again);
@@ -96,7 +130,17 @@ async function render({ model, el }) {
     }
   }
 
-  const redraw = () => void draw();
+  // One state message can change several traits (data, layout, template): Backbone announces each
+  // apart, synchronously; draw once, after the last of them.
+  let scheduled = false;
+  const redraw = () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      void draw();
+    });
+  };
   model.on("change:fig_data", redraw);
   model.on("change:fig_layout", redraw);
   model.on("change:fig_template", redraw);

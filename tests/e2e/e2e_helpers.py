@@ -141,6 +141,16 @@ def move_slider_and_check(page, slider_label: str, key: str, *, times: int = 1, 
             "charts_changed": changed}
 
 
+def wait_for_pruning_summary(page, sparsity: str, timeout: float = 60) -> str:
+    """Wait until the pruning summary names the sparsity the slider shows (the kernel caught up with
+    every key press); returns the summary. Its rule is bold: "zero the smallest 10% ..." / "将最小的 10% ..."."""
+    page.wait_for_function(
+        """value => [...document.querySelectorAll('.widget-html b')].some(b => b.offsetParent !== null
+               && b.innerText.includes(value) && /smallest|最小/.test(b.innerText))""",
+        arg=sparsity, timeout=timeout * 1000)
+    return page.locator(".widget-html", has=page.locator("b", has_text=re.compile("smallest|最小"))).first.inner_text()
+
+
 # -- JupyterLab --------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from e2e_helpers import (
     clipped_charts,
     move_slider_and_check,
     save_screenshot,
+    wait_for_pruning_summary,
 )
 from e2e_servers import make_command, start_server
 
@@ -70,6 +71,8 @@ def test_voila_app_tabs_sliders_and_compare(page, voila_server):
     prune = move_slider_and_check(page, r"^sparsity$", "ArrowRight", times=10)
     assert prune["from"] != prune["to"], prune
     timings["prune_slider"] = prune["seconds_to_redraw"]
+    summary = wait_for_pruning_summary(page, prune["to"])  # the summary follows the slider once caught up
+    assert "test accuracy" in summary, summary
     save_screenshot(page, ARTIFACTS / "voila_prune.png")
     check_nothing_clipped(page, "Prune tab")
     # A double click on "Add this pruned model" (two presses 0.1 s apart) adds the variant once.

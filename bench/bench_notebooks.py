@@ -17,7 +17,7 @@ Two cache states (the trained baselines under the data home, see compresslab/mod
 
 Prints one JSON object and writes bench/results/notebooks.json (or ``--out``).
 
-    python bench/bench_notebooks.py [--only 05_report] [--fresh] [--out PATH]
+    python bench/bench_notebooks.py [--only 05_report] [--fresh] [--executed DIR] [--out PATH]
 """
 
 from __future__ import annotations
@@ -91,8 +91,9 @@ def summarize(name: str, total_seconds: float, cells: list[tuple[int, str, float
     }
 
 
-def run_notebook(path: Path, timeout: int = CELL_TIMEOUT) -> tuple[float, float, list[tuple[int, str, float]]]:
-    """Execute one notebook like nbmake and time it.
+def run_notebook(path: Path, timeout: int = CELL_TIMEOUT, executed_dir: Path | None = None
+                 ) -> tuple[float, float, list[tuple[int, str, float]]]:
+    """Execute one notebook like nbmake and time it (and keep the executed copy in ``executed_dir``).
 
     Returns:
         ``(total seconds, kernel start seconds, [(cell index, source, seconds), ...])``.
@@ -122,6 +123,9 @@ def run_notebook(path: Path, timeout: int = CELL_TIMEOUT) -> tuple[float, float,
     started = time.perf_counter()
     client.execute(cwd=str(path.parent))
     total = time.perf_counter() - started
+    if executed_dir is not None:  # to read the outputs the markdown's claims are about
+        executed_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, str(executed_dir / path.name))
     kernel_start = (min(sent.values()) - started) if sent else total
     return total, kernel_start, cells
 
@@ -142,13 +146,15 @@ def notebook_paths(only: list[str] | None) -> list[Path]:
 
 
 def parse_arguments(argv=None) -> argparse.Namespace:
-    """The command line: ``--only`` (repeatable), ``--fresh``, ``--target``, ``--out``."""
+    """The command line: ``--only`` (repeatable), ``--fresh``, ``--target``, ``--executed``, ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", metavar="NOTEBOOK",
                         help="run only this notebook, e.g. 05_report (repeat for more)")
     parser.add_argument("--fresh", action="store_true",
                         help="start from an empty baseline cache (a temporary COMPRESSLAB_HOME), as a fresh clone")
     parser.add_argument("--target", type=float, default=TARGET_SECONDS, help="seconds a notebook may take")
+    parser.add_argument("--executed", metavar="DIR", default=None,
+                        help="also write each executed notebook (with its outputs) into DIR")
     parser.add_argument("--out", default=None, help="write the JSON here (default bench/results/notebooks.json)")
     return parser.parse_args(argv)
 
@@ -163,7 +169,8 @@ def main(argv=None) -> int:
         results = []
         for path in paths:
             log(f"running {path.name} ({'fresh' if args.fresh else 'warm'} cache)")
-            total, kernel_start, cells = run_notebook(path)
+            total, kernel_start, cells = run_notebook(
+                path, executed_dir=Path(args.executed) if args.executed else None)
             results.append(summarize(path.stem, total, cells, kernel_start, args.target))
             log(f"{path.name}: {total:.1f} s")
     emit("notebooks", {

@@ -142,11 +142,17 @@ def move_slider_and_check(page, slider_label: str, key: str, *, times: int = 1, 
 
 
 def wait_for_pruning_summary(page, sparsity: str, timeout: float = 60) -> str:
-    """Wait until the pruning summary names the sparsity the slider shows (the kernel caught up with
-    every key press); returns the summary. Its rule is bold: "zero the smallest 10% ..." / "将最小的 10% ..."."""
+    """Wait until the pruning summary and accuracy chart show the sparsity the slider shows (the kernel
+    and the browser caught up with every key press); returns the summary. Its rule is bold: "zero the smallest 10% ..." / "将最小的 10% ..."."""
     page.wait_for_function(
         """value => [...document.querySelectorAll('.widget-html b')].some(b => b.offsetParent !== null
                && b.innerText.includes(value) && /smallest|最小/.test(b.innerText))""",
+        arg=sparsity, timeout=timeout * 1000)
+    # ... and the accuracy chart's "now" marker stands at that sparsity (the last chart a move redraws)
+    page.wait_for_function(
+        """value => [...document.querySelectorAll('.js-plotly-plot')].some(plot => plot.offsetParent !== null
+               && (plot.data || []).some(trace => trace.meta === 'now' && trace.x
+                                          && Math.abs(trace.x[0] - parseFloat(value)) < 0.6))""",
         arg=sparsity, timeout=timeout * 1000)
     return page.locator(".widget-html", has=page.locator("b", has_text=re.compile("smallest|最小"))).first.inner_text()
 

@@ -230,7 +230,6 @@ class QuantizationLab(Panel):
         started = time.perf_counter()
         spec = self.spec()
         arrays = self.evaluator.quantize(spec)
-        accuracy = self.measure_spec(spec, arrays)
         shown_key = self._shown_key(spec)
         shown = arrays[shown_key]
         group = int(np.argmax(shown.scale)) if shown.groups > 1 else 0
@@ -239,6 +238,8 @@ class QuantizationLab(Panel):
         update_traces(self.figures["histogram"], quantization_levels_traces(
             self.evaluator.float_values[shown_key], shown.values, levels, levels_label=level_text),
             title=f"{shown_key[0]}.{shown_key[1]}: {self.spec_text(spec)}")
+        # The histogram needs no evaluation: it is on its way to the browser while the model is measured.
+        accuracy = self.measure_spec(spec, arrays)
         self._redraw_accuracy(spec)
         packed = quantization.packed_weight_bytes(self.evaluator.model, arrays)
         codes = int(np.count_nonzero(np.bincount((shown.codes - shown.codes.min()).ravel())))

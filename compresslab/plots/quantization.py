@@ -81,7 +81,9 @@ def quantization_levels_traces(float_values, quantized_values=None, levels=None,
     if levels is not None:
         levels = np.asarray(levels, dtype=np.float64).ravel()
         shown = levels[(levels >= low - width) & (levels <= high + width)]
-        if 0 < shown.size <= MAX_LEVELS_DRAWN:
+        # A grid finer than the bars is a red wash, not a picture (and the slowest part of the chart to
+        # draw): the levels are drawn while there are at most as many as bars, else the legend says why.
+        if 0 < shown.size <= min(MAX_LEVELS_DRAWN, int(bins)):
             # One trace of vertical segments separated by gaps (NaN), not one shape per level.
             xs = np.repeat(shown, 3)
             ys = np.tile(np.array([0.0, top, np.nan]), shown.size)

@@ -109,7 +109,10 @@ async function render({ model, el }) {
           await Plotly.react(box, data, quick, config);
         }
         let path = margins ? "quick" : "full";
-        if (!margins || overflows(box)) {
+        const checked = performance.now();
+        const overflow = margins ? overflows(box) : true;
+        box.dataset.checkMs = (performance.now() - checked).toFixed(1);
+        if (overflow) {
           if (margins) path = "quick+full";
           await Plotly.react(box, structuredClone(data), layout, config);
           const size = box._fullLayout && box._fullLayout._size;

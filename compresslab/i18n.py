@@ -31,6 +31,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
                                "measure another variant",
                                "{name} 已经测量过：{accuracy:.2f}%（{backend}）；改变某个设置才能测量另一个变体"),
     "chart.waiting": ("drawing chart…", "正在绘制图表…"),
+    "chart.failed": ("chart not drawn:", "图表未能绘制："),
     # -- quantization lab --
     "quant.title": ("Quantization lab", "量化实验室"),
     "quant.bits": ("bits", "位宽"),

@@ -67,3 +67,13 @@ def test_the_browser_module_ships_with_the_package():
     assert chart._esm == source  # anywidget sends this file's text as the chart's module
     assert "Plotly.react" in source and "export default" in source
     assert chart.to_figure().to_dict()["data"] == []
+
+
+@pytest.mark.usefixtures("english_afterwards")
+def test_what_a_chart_says_while_waiting_or_failing_follows_the_language():
+    import compresslab as cl
+
+    assert figure_widget(go.Figure())._waiting_text == "drawing chart…"
+    cl.set_language("zh")
+    chart = figure_widget(go.Figure())
+    assert (chart._waiting_text, chart._failed_text) == ("正在绘制图表…", "图表未能绘制：")

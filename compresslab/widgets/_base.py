@@ -246,7 +246,8 @@ def _live_figure_class():
         _library = Instance(widgets.Widget, allow_none=True).tag(sync=True, **widgets.widget_serialization)
         _plotly_version = Unicode(plotly.__version__).tag(sync=True)
         _default_width = Int(700).tag(sync=True)  # plotly's own width for a chart without one
-        _waiting_text = Unicode("").tag(sync=True)
+        _waiting_text = Unicode("").tag(sync=True)  # in the panel's language, like every panel text
+        _failed_text = Unicode("").tag(sync=True)
 
         def __init__(self, data=None, layout=None, **kwargs):
             self._hold_depth = 0
@@ -262,6 +263,7 @@ def _live_figure_class():
             self.set_trait("fig_template", template)
             self.set_trait("_library", _plotly_library())
             self.set_trait("_waiting_text", t("chart.waiting"))
+            self.set_trait("_failed_text", t("chart.failed"))
             self._ready = True
             self._render_count = 1
             self.open()

@@ -127,7 +127,8 @@ async function render({ model, el }) {
     } catch (error) {
       note.style.display = "";
       note.style.color = "#b71c1c";
-      note.textContent = `chart not drawn: ${error && error.message ? error.message : error}`;
+      const reason = error && error.message ? error.message : error;
+      note.textContent = `${model.get("_failed_text") || "chart not drawn:"} ${reason}`;
     } finally {
       busy = false;
     }

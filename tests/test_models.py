@@ -56,6 +56,22 @@ def test_train_is_reproducible_with_a_seed(small_digits):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_train_gives_the_weights_keras_own_fit_gives(small_digits):
+    # train() feeds Keras's own array batches with tf.data autotuning off (fit_arrays): the same
+    # seeded shuffle as model.fit on the arrays, so the trained weights must be identical, and a
+    # validation split must take the same last 10% Keras's validation_split takes.
+    initial = cl.models.student_cnn(width=0.5)
+    ours, keras_fit = cl.models.clone(initial), cl.models.clone(initial)
+    history = cl.train(ours, small_digits, epochs=2, seed=4, progress=False, validation=True)
+    models.set_seed(4)
+    models.compile_for_classification(keras_fit)
+    expected = keras_fit.fit(small_digits.x_train, small_digits.y_train, epochs=2, batch_size=64, shuffle=True,
+                             validation_split=0.1, verbose=0)
+    for a, b in zip(ours.get_weights(), keras_fit.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(history.history["val_loss"], expected.history["val_loss"], rtol=1e-6)
+
+
 def test_build_with_a_seed_gives_the_same_initial_weights():
     first = cl.models.build("seed_cnn", seed=5).get_weights()
     second = cl.models.build("seed_cnn", seed=5).get_weights()

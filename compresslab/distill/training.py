@@ -16,6 +16,7 @@ from ..models import (
     check_model_fits,
     clone,
     compile_for_classification,
+    fit_arrays,
     predict_logits,
     set_seed,
 )
@@ -285,9 +286,8 @@ def distill(teacher: keras.Model, student: keras.Model, data: Dataset, spec: Dis
     elif cache_teacher:
         inputs = (data.x_train, predict_logits(teacher_view, data.x_train).astype(np.float32))
     set_seed(spec.seed)  # as train_from_scratch does right before fitting
-    history = distiller.fit(
-        inputs, data.y_train,
-        epochs=spec.epochs, batch_size=spec.batch_size, shuffle=True, verbose=0,
+    history = fit_arrays(
+        distiller, inputs, data.y_train, epochs=spec.epochs, batch_size=spec.batch_size,
         validation_data=(data.x_test, data.y_test) if track_test else None,
         callbacks=_callbacks(spec.epochs, progress, "distilling"),
     )

@@ -49,9 +49,19 @@ def probe_model(kind: str, input_shape=(28, 28, 1), classes: int = 10, seed: int
     else:
         x = keras.layers.Flatten()(_layer(kind)(x))
     outputs = keras.layers.Dense(classes, name="head")(x)
-    model = keras.Model(inputs, outputs, name=f"probe_{kind}")
+    return _compiled(keras.Model(inputs, outputs, name=f"probe_{kind}"))
+
+
+def _compiled(model):
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
+    return model
+
+
+def trained_probe(kind: str, data: Dataset):
+    """A :func:`probe_model` of ``kind`` trained for one epoch on ``data`` (what every technique is probed on)."""
+    model = probe_model(kind, data.input_shape, data.num_classes)
+    model.fit(data.x_train, data.y_train, epochs=1, batch_size=64, verbose=0)
     return model
 
 
@@ -96,10 +106,15 @@ def _acted(technique: str, before: list[np.ndarray], after: list[np.ndarray]) ->
     return any(not np.array_equal(a, b) for a, b in zip(after, before))
 
 
-def probe(technique: str, kind: str, data: Dataset) -> str:
-    """What ``technique`` does to a layer of type ``kind`` (see the module docstring for the answers)."""
-    model = probe_model(kind, data.input_shape, data.num_classes)
-    model.fit(data.x_train, data.y_train, epochs=1, batch_size=64, verbose=0)
+def probe(technique: str, kind: str, data: Dataset, trained=None) -> str:
+    """What ``technique`` does to a layer of type ``kind`` (see the module docstring for the answers).
+
+    ``trained``: the :func:`trained_probe` of ``kind`` on ``data`` when the caller already has it (the
+    technique runs on a copy; it is never changed); by default one is trained here.
+    """
+    from .models import clone
+
+    model = _compiled(clone(trained if trained is not None else trained_probe(kind, data)))
     before = _kernels(model)
     if not before:
         return "no kernel (left as is)"
@@ -121,7 +136,9 @@ def support_table(data: Dataset | None = None) -> dict[str, dict[str, str]]:
         from .data import load_dataset
 
         data = load_dataset("digits").subset(train=256, test=64, seed=0)
-    return {technique: {kind: probe(technique, kind, data) for kind in LAYER_TYPES} for technique in TECHNIQUES}
+    trained = {kind: trained_probe(kind, data) for kind in LAYER_TYPES}  # one training per layer type
+    return {technique: {kind: probe(technique, kind, data, trained[kind]) for kind in LAYER_TYPES}
+            for technique in TECHNIQUES}
 
 
 def markdown(table: dict[str, dict[str, str]]) -> str:

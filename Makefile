@@ -16,11 +16,12 @@ WORK_DIR ?=
 # JupyterLab refuses to run as root without this flag (CI and many containers run as root).
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
-.PHONY: lab test unit notebooks solutions solutions-zh instructor e2e bench lint app clean help
+.PHONY: lab baselines test unit notebooks solutions solutions-zh instructor e2e bench lint app clean help
 
 help:
 	@echo "make lab    - install into .venv (if needed) and open JupyterLab on notebooks/00_start_here.ipynb"
 	@echo "make test   - install into .venv (if needed) and run every test: unit, notebooks, browser"
+	@echo "make baselines - train the digits baselines the notebooks load, once (make lab and make notebooks do it)"
 	@echo "make solutions - write the solution edition of the notebooks to build/solutions"
 	@echo "make solutions-zh - the Chinese solution edition (from notebooks/zh) to build/solutions-zh"
 	@echo "make instructor - build the instructor pack in build/instructor: handouts (solution notebooks executed,"
@@ -39,11 +40,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-lab: $(STAMP)
+# The digits baselines the notebooks and the app load, trained once into the cache (later runs only load them).
+baselines: $(STAMP)
+	$(BIN)/python scripts/prepare_baselines.py
+
+lab: $(STAMP) baselines
 	$(BIN)/jupyter lab $(ROOT_FLAG) --port=$(PORT) \
 		--ServerApp.root_dir=$(CURDIR) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
-app: $(STAMP)
+app: $(STAMP) baselines
 	@$(if $(TOKEN),COMPRESSLAB_APP_TOKEN='$(TOKEN)' )$(BIN)/compresslab app --port=$(PORT) --ip=$(IP) \
 		$(if $(WORK_DIR),--work-dir='$(WORK_DIR)') $(APP_ARGS)
 
@@ -65,7 +70,7 @@ unit: $(STAMP)
 # prints every thread's stack, and tried once more; the summary line says "rerun" when that happened.
 # (pytest-timeout does not arm itself again for the second try: that one is bounded by nbmake's only.)
 NOTEBOOK_FLAGS := --nbmake --nbmake-timeout=900 --timeout=1200 --reruns=1 --only-rerun=Timeout -q --durations=0
-notebooks: $(STAMP)
+notebooks: $(STAMP) baselines
 	$(BIN)/python -m pytest $(NOTEBOOK_FLAGS) notebooks/*.ipynb
 	$(MAKE) --no-print-directory solutions-zh
 	COMPRESSLAB_EXERCISES_STRICT=1 $(BIN)/python -m pytest $(NOTEBOOK_FLAGS) build/solutions-zh
@@ -78,7 +83,7 @@ solutions-zh: $(STAMP)
 	rm -rf build/solutions-zh
 	$(BIN)/python scripts/solutions.py --zh build/solutions-zh
 
-instructor: $(STAMP)
+instructor: $(STAMP) baselines
 	$(BIN)/python scripts/instructor_pack.py build/instructor
 
 e2e: $(STAMP)

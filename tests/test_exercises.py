@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _scripts import load_script
 
 from compresslab import exercises
 
@@ -16,10 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _solutions_script():
-    spec = importlib.util.spec_from_file_location("solutions_script", ROOT / "scripts" / "solutions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("solutions.py")
 
 
 @pytest.fixture(autouse=True)

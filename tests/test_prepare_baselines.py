@@ -1,18 +1,16 @@
 """scripts/prepare_baselines.py: the baselines `make lab` and `make notebooks` train once for the course."""
 
-import importlib.util
 import json
 import re
 from pathlib import Path
+
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("prepare_baselines", ROOT / "scripts" / "prepare_baselines.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("prepare_baselines.py")
 
 
 def _loaded_baselines(notebook: Path) -> set:

@@ -38,7 +38,8 @@ def test_make_lab_serves_lab_page(tmp_path):
                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         status = None
-        deadline = time.time() + 120
+        # make lab first prepares the course baselines (make baselines): on a fresh clone it trains up to four.
+        deadline = time.time() + 300
         while time.time() < deadline and server.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=5) as response:

@@ -28,6 +28,7 @@ RECIPE_CASES = [
     ([{"step": "prune", "sparsity": 0.5, "bogus": 1}], r"unknown parameter\(s\) \['bogus'\]"),
     ([{"step": "cluster", "clusters": 1}], r"ClusterSpec.clusters is 1"),
     ([{"step": "cluster", "clusters": 8, "conv_clusters": 0}], r"conv_clusters.*ClusterSpec.clusters is 0"),
+    ([{"step": "cluster", "clusters": 8, "depthwise_clusters": 1}], r"depthwise_clusters.*ClusterSpec.clusters is 1"),
     ([{"step": "cluster", "clusters": 8, "preserve_sparsity": "yes"}], r"preserve_sparsity is 'yes'"),
     ([{"step": "cluster", "clusters": 8, "init": "random"}], r"init is 'random'"),
     ([{"step": "quantize"}], r"give either mode .* or bits"),

@@ -15,6 +15,7 @@ from compresslab._keras import keras
     ({"init": "random"}, "init"), ({"layers": "dense1"}, "layers"),
     ({"preserve_sparsity": "yes"}, "preserve_sparsity"), ({"preserve_sparsity": 1}, "preserve_sparsity"),
     ({"conv_clusters": 1}, "conv_clusters"), ({"conv_clusters": 3.5}, "conv_clusters"),
+    ({"depthwise_clusters": 1}, "depthwise_clusters"), ({"depthwise_clusters": "8"}, "depthwise_clusters"),
 ])
 def test_cluster_spec_rejects_bad_values(changes, field):
     with pytest.raises(ValueError, match=rf"ClusterSpec\.{field} is"):
@@ -134,3 +135,82 @@ def test_unsupported_layers_are_reported_not_silent():
         clustered = c.cluster_weights(model, c.ClusterSpec(clusters=4))
     assert set(clustered.clustering["skipped"]) == {"depthwise"}
     assert clustered.clustering["skipped"]["depthwise"] == pytest.approx(27 / model.count_params())
+
+
+def _separable_model(seed=0):
+    """A small model with a SeparableConv2D and a DepthwiseConv2D (tfmot clusters neither depthwise kernel)."""
+    cl.models.set_seed(seed)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="stem")(inputs)
+    x = keras.layers.SeparableConv2D(8, 3, padding="same", activation="relu", name="separable")(x)
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="depthwise")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="logits")(x))
+    cl.models.compile_for_classification(model)
+    return model
+
+
+def _depthwise_values(model, name):
+    return np.unique(model.get_layer(name).depthwise_kernel.numpy()).size
+
+
+def test_depthwise_clusters_cluster_the_kernels_tfmot_leaves_alone():
+    model = _separable_model()
+    # Without depthwise_clusters: tfmot's behaviour, the depthwise kernels keep every value, reported.
+    with pytest.warns(UserWarning, match="'depthwise'"):
+        plain = c.cluster_weights(model, c.ClusterSpec(clusters=4))
+    assert _depthwise_values(plain, "separable") == 36 and _depthwise_values(plain, "depthwise") == 144
+    assert plain.clustering["depthwise_clusters"] == {}
+    shared = c.cluster_weights(model, c.ClusterSpec(clusters=4, depthwise_clusters=3))
+    assert shared.clustering["depthwise_clusters"] == {"separable": 3, "depthwise": 3}
+    assert shared.clustering["skipped"] == {}
+    assert set(shared.clustering["layers"]) == {"stem", "separable", "depthwise", "logits"}
+    assert _depthwise_values(shared, "separable") <= 3 and _depthwise_values(shared, "depthwise") <= 3
+    assert np.unique(shared.get_layer("separable").pointwise_kernel.numpy()).size <= 4
+    # each depthwise value is the mean of the original values k-means put together (no fine-tuning)
+    before = model.get_layer("depthwise").depthwise_kernel.numpy().reshape(-1)
+    after = shared.get_layer("depthwise").depthwise_kernel.numpy().reshape(-1)
+    for value in np.unique(after):
+        np.testing.assert_allclose(value, before[after == value].mean(), rtol=1e-5)
+
+
+def test_share_assignments_follow_the_init_and_hold_zeros():
+    values = np.array([0.0, 0.1, 0.11, 0.12, -0.5, -0.52, 0.0, 0.9])
+    for init in c.INITS:
+        labels = c.share_assignments(values, 3, init=init, keep_zeros=True)
+        assert labels[0] == labels[6] == -1
+        groups = {tuple(np.flatnonzero(labels == k)) for k in range(3)}
+        assert groups == {(1, 2, 3), (4, 5), (7,)}
+    labels = c.share_assignments(values, 3, keep_zeros=False)
+    assert labels[0] == labels[6] != -1 and (labels >= 0).all()
+
+
+def test_depthwise_fine_tuning_moves_centroids_but_keeps_assignments_and_zeros():
+    from compresslab.data import Dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 8, 8, 1), dtype=np.float32)
+    y = (x[:, :4].mean(axis=(1, 2, 3)) > x[:, 4:].mean(axis=(1, 2, 3))).astype(np.int64)
+    data = Dataset(x[:192], y[:192], x[192:], y[192:], [str(i) for i in range(10)], name="toy")
+    model = cl.prune.to_layer_sparsities(_separable_model(), {"depthwise": 0.5})
+    zeros = model.get_layer("depthwise").depthwise_kernel.numpy() == 0
+    start = c.cluster_weights(model, c.ClusterSpec(clusters=4, depthwise_clusters=4, preserve_sparsity=True))
+    tuned = c.cluster_weights(model, c.ClusterSpec(clusters=4, depthwise_clusters=4, preserve_sparsity=True), data,
+                              epochs=2, learning_rate=1e-2)
+    for name in ("separable", "depthwise"):
+        before = start.get_layer(name).depthwise_kernel.numpy()
+        after = tuned.get_layer(name).depthwise_kernel.numpy()
+        assert np.unique(after[after != 0]).size <= 4
+        assert not np.array_equal(before, after)  # the centroids trained
+        # the same groups: two weights share a value after tuning exactly when they did before
+        np.testing.assert_array_equal(before[..., None] == before.reshape(-1), after[..., None] == after.reshape(-1))
+    assert (tuned.get_layer("depthwise").depthwise_kernel.numpy()[zeros] == 0).all()
+
+
+def test_depthwise_only_model_clusters_without_tfmot():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=4, name="depthwise")(inputs)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    clustered = c.cluster_weights(model, c.ClusterSpec(clusters=4, depthwise_clusters=4, layers=("depthwise",)))
+    assert clustered.clustering["clusters"] == {} and clustered.clustering["depthwise_clusters"] == {"depthwise": 4}
+    assert _depthwise_values(clustered, "depthwise") <= 4

@@ -32,14 +32,15 @@ from .specs import (  # noqa: F401  (the constants are re-exported for older imp
 
 
 def deep_compression_recipe(*, sparsity: float = 0.92, scope: str = "global", prune_epochs: int = 2,
-                            clusters: int = 16, conv_clusters: int | None = 32, cluster_epochs: int = 1,
-                            prune_learning_rate: float = 1e-3, cluster_learning_rate: float = 1e-4,
-                            batch_size: int = 64, path: str | None = None) -> list[dict]:
+                            clusters: int = 16, conv_clusters: int | None = 32, depthwise_clusters: int | None = 32,
+                            cluster_epochs: int = 1, prune_learning_rate: float = 1e-3,
+                            cluster_learning_rate: float = 1e-4, batch_size: int = 64,
+                            path: str | None = None) -> list[dict]:
     """The Deep Compression recipe (Han, Mao and Dally, ICLR 2016) as a list of steps.
 
     Prune (magnitude, gradual, fine-tuned with the mask held) -> share weights (``clusters``
-    centroids per dense kernel, ``conv_clusters`` per convolution kernel, zeros kept, centroids
-    fine-tuned) -> entropy-code into compresslab's file format. Every knob of every step is a
+    centroids per dense kernel, ``conv_clusters`` per convolution kernel, ``depthwise_clusters`` per
+    depthwise kernel, zeros kept, centroids fine-tuned) -> entropy-code into compresslab's file format. Every knob of every step is a
     recipe key (docs/recipes.md); these arguments are the ones most often changed.
 
     Example:
@@ -48,7 +49,8 @@ def deep_compression_recipe(*, sparsity: float = 0.92, scope: str = "global", pr
     return [
         {"step": "prune", "sparsity": sparsity, "scope": scope, "epochs": prune_epochs, "schedule": "polynomial",
          "learning_rate": prune_learning_rate, "batch_size": batch_size},
-        {"step": "cluster", "clusters": clusters, "conv_clusters": conv_clusters, "epochs": cluster_epochs,
+        {"step": "cluster", "clusters": clusters, "conv_clusters": conv_clusters,
+         "depthwise_clusters": depthwise_clusters, "epochs": cluster_epochs,
          "learning_rate": cluster_learning_rate, "batch_size": batch_size},
         {"step": "export", "format": "codec", "path": path},
     ]
@@ -251,6 +253,8 @@ def describe_step(step: dict) -> str:
         text = f"cluster {step['clusters']}"
         if step.get("conv_clusters"):
             text += f"/{step['conv_clusters']} conv"
+        if step.get("depthwise_clusters"):
+            text += f"/{step['depthwise_clusters']} depthwise"
         return text + (f" ({step['epochs']} ep)" if step.get("epochs") else "")
     if name == "quantize":
         if step.get("mode"):

@@ -113,9 +113,10 @@ def _check_cluster(where, params, problems):
     layers = tuple(params["layers"]) if isinstance(params["layers"], list) else params["layers"]
     _spec_problem(where, lambda: ClusterSpec(clusters=params["clusters"], init=params["init"], layers=layers),
                   problems)
-    if params["conv_clusters"] is not None:
-        _spec_problem(where + ", conv_clusters",
-                      lambda: ClusterSpec(clusters=params["conv_clusters"], init=params["init"]), problems)
+    for key in ("conv_clusters", "depthwise_clusters"):
+        if params[key] is not None:
+            _spec_problem(where + f", {key}", lambda key=key: ClusterSpec(clusters=params[key], init=params["init"]),
+                          problems)
     if not isinstance(params["preserve_sparsity"], bool):
         problems.append(f"{where}: preserve_sparsity is {params['preserve_sparsity']!r}; it must be True or False")
 
@@ -250,7 +251,8 @@ class SparseVDStep(StepSpec):
 
 @dataclass(frozen=True)
 class ClusterStep(StepSpec):
-    """Share weights: ``clusters`` centroids per kernel (``conv_clusters`` for convolutions).
+    """Share weights: ``clusters`` centroids per kernel (``conv_clusters`` for convolutions,
+    ``depthwise_clusters`` for depthwise kernels, which are left unclustered when it is None).
 
     ``preserve_sparsity`` keeps pruned zeros at zero (Deep Compression); ``epochs`` fine-tunes the
     centroids; ``init`` is "linear", "kmeans++" or "density".
@@ -259,6 +261,7 @@ class ClusterStep(StepSpec):
     step: ClassVar[str] = "cluster"
     clusters: int = 16
     conv_clusters: int | None = None
+    depthwise_clusters: int | None = None
     init: str = "linear"
     layers: tuple[str, ...] | None = None
     epochs: int = 0

@@ -39,14 +39,14 @@ def _run_cluster(model, data, step, seed, progress):
 
     Deep Compression clusters a PRUNED network: with ``preserve_sparsity`` (the default of the step)
     and zeros in the model, the zeros stay exactly zero; ``conv_clusters`` sets the centroids of
-    convolution kernels.
+    convolution kernels, ``depthwise_clusters`` those of depthwise kernels (None: left unclustered).
     """
     from ..cluster import ClusterSpec, cluster_weights
     from ..prune.masks import zero_masks
 
     layers = tuple(step["layers"]) if step["layers"] else None
-    spec = ClusterSpec(clusters=step["clusters"], conv_clusters=step["conv_clusters"], init=step["init"],
-                       layers=layers, preserve_sparsity=bool(step["preserve_sparsity"] and zero_masks(model)))
+    spec = ClusterSpec(clusters=step["clusters"], conv_clusters=step["conv_clusters"],
+                       depthwise_clusters=step["depthwise_clusters"], init=step["init"], layers=layers, preserve_sparsity=bool(step["preserve_sparsity"] and zero_masks(model)))
     return cluster_weights(model, spec, data if step["epochs"] else None, step["epochs"],
                            learning_rate=step["learning_rate"], batch_size=step["batch_size"], seed=seed,
                            progress=progress)

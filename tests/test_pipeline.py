@@ -195,8 +195,26 @@ def test_autocompress_does_not_rerun_levels_the_caps_make_identical(trained_stud
     found = cl.autocompress(trained_student, small_digits, max_accuracy_drop=50.0, epochs=0,
                             sparsities=(0.5, 0.8, 0.9), cluster_choices=(16,))
     prune_trials = [r for r in found.records if r.spec["recipe"][-1]["step"] == "prune"]
-    assert len(prune_trials) == 1  # 0.8 and 0.9 capped to 0.5 are the 0.5 trial
+    capped = [r for r in prune_trials if r.spec["recipe"][0].get("sparsities")]
+    assert len(capped) == 1  # 0.8 and 0.9 capped to 0.5 are the 0.5 trial
     assert sum("same model as a trial already run" in note for note in found.notes) == 1
+
+
+def test_autocompress_tries_global_ranking_where_the_caps_held_it_back(trained_student, small_digits, monkeypatch):
+    caps = {"conv1": 0.5, "conv2": 0.5, "dense1": 0.5, "logits": 0.0}
+    monkeypatch.setattr(pipeline.search, "_layer_caps", lambda *args: caps)
+    found = cl.autocompress(trained_student, small_digits, max_accuracy_drop=100.0, epochs=0,  # all within budget
+                            sparsities=(0.5, 0.8, 0.9), cluster_choices=(16,))
+    first = [r.spec["recipe"][0] for r in found.records]
+    global_levels = [step["sparsity"] for step in first
+                     if step["step"] == "prune" and step["scope"] == "global" and step["sparsities"] is None]
+    # the caps kept every layer at 50%: the levels above, 80% and 90%, are tried with one global ranking
+    assert sorted(set(global_levels)) == [0.8, 0.9]
+    assert any("no caps" in note for note in found.notes)
+    assert any("pruning level kept: 90% (global)" in note for note in found.notes), found.notes
+    clustered = [r for r in found.records if r.spec["recipe"][-1]["step"] == "export"]
+    assert clustered and clustered[0].spec["recipe"][0]["sparsity"] == 0.9  # clustering starts from it
+    assert clustered[0].name.split(": ", 1)[1].startswith("prune 90% global")
 
 
 def test_autocompress_rejects_bad_arguments(trained_student, small_digits):
@@ -238,7 +256,7 @@ def test_autocompress_as_a_stored_study_with_nsga2(trained_student, small_digits
                             cluster_choices=(8,), max_trials=3, search="nsga2", storage=url, study_name="auto")
     stored = cl.studies.load_study("auto", url)
     assert len(stored.trials) == 3 == len(found.records)
-    assert {tuple(sorted(t.params)) for t in stored.trials} == {("clusters", "format", "sparsity_level")}
+    assert {tuple(sorted(t.params)) for t in stored.trials} == {("clusters", "format", "scope", "sparsity_level")}
     assert [r.name for r in cl.studies.study_records(stored)] == [r.name for r in found.records]
 
 

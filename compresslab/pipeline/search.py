@@ -213,56 +213,97 @@ def _prune_label(level: float, sparsities: dict[str, float]) -> str:
             + f" (level {100 * level:.0f}%, capped by sensitivity)")
 
 
-def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accuracy_drop):
-    model = search.model
-    caps = _layer_caps(model, search.data, levels, max_accuracy_drop, search)
-    levels = sorted(levels)
-    # Binary search for the highest sparsity level that stays within budget after fine-tuning.
+def _prune_step(level: float, caps: dict[str, float], scope: str, epochs: int) -> tuple[dict, str]:
+    """One pruning trial's step and label: per-layer sparsities capped by the scan, or global ranking."""
+    if scope == "global":
+        # Deep Compression's way: one magnitude ranking across every prunable layer, no caps, pruned
+        # gradually while fine-tuning (one-shot when there is no fine-tuning).
+        step = {"step": "prune", "sparsity": level, "scope": "global", "epochs": epochs,
+                "schedule": "polynomial" if epochs else "oneshot"}
+        return step, f"prune {100 * level:.0f}% global (one ranking across layers, no caps)"
+    sparsities = {layer: min(level, cap) for layer, cap in caps.items()}
+    return ({"step": "prune", "sparsities": sparsities, "epochs": epochs, "schedule": "oneshot"},
+            _prune_label(level, sparsities))
+
+
+def _highest_level(search: _Search, levels, caps, scope: str, epochs: int):
+    """Binary search for the highest sparsity level within budget after fine-tuning.
+
+    Returns ``(result, level, label)`` of the best trial within budget (``(None, None, "")`` when none
+    is), or None when the search ran out of trials or time.
+    """
     low, high = 0, len(levels) - 1
-    best_pruned, best_level, best_label, prefix = None, None, "", []
+    best = (None, None, "")
     tried: dict = {}  # capped sparsities -> outcome: levels the caps make identical are not run twice
     while low <= high:
         middle = (low + high) // 2
         level = levels[middle]
-        sparsities = {layer: min(level, cap) for layer, cap in caps.items()}
-        if not any(value > 0 for value in sparsities.values()):
+        step, label = _prune_step(level, caps, scope, epochs)
+        if scope == "capped" and not any(value > 0 for value in step["sparsities"].values()):
             low = middle + 1
             continue
-        signature = tuple(sorted(sparsities.items()))
+        signature = (scope, level) if scope == "global" else tuple(sorted(step["sparsities"].items()))
         outcome = tried.get(signature)
         if outcome is None:
-            outcome = search.trial(model, [{"step": "prune", "sparsities": sparsities, "epochs": epochs,
-                                            "schedule": "oneshot"}], _prune_label(level, sparsities),
-                                   params={"sparsity_level": level, "clusters": 0, "format": "keras"})
+            outcome = search.trial(search.model, [step], label,
+                                   params={"sparsity_level": level, "scope": scope, "clusters": 0, "format": "keras"})
             if outcome is None:
-                return
+                return None
             tried[signature] = outcome
         else:
             search.note(f"prune {100 * level:.0f}%: the per-layer caps give the same model as a trial already run")
         result, ok = outcome
         if ok:
-            best_pruned, best_level, prefix = result.model, level, result.steps
-            best_label = _prune_label(level, sparsities) + " + "
+            best = (result, level, label)
             low = middle + 1
         else:
             high = middle - 1
-    start = best_pruned if best_pruned is not None else model
+    return best
+
+
+def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accuracy_drop):
+    model = search.model
+    caps = _layer_caps(model, search.data, levels, max_accuracy_drop, search)
+    levels = sorted(levels)
+    found = _highest_level(search, levels, caps, "capped", epochs)
+    if found is None:
+        return
+    best_pruned, best_level, best_label = found
+    scope = "capped"
+    # The one-shot scan's caps are cautious: a layer fine-tuned after pruning often keeps accuracy at a
+    # sparsity the scan ruled out. Where the caps held every layer below a level, that level is also
+    # tried with one global ranking and no caps; it removes more weights than any capped trial did.
+    applied = max([min(best_level, cap) for cap in caps.values()], default=0.0) if best_level is not None else 0.0
+    above = [level for level in levels if level > applied]
+    if above and (best_level is None or any(cap < best_level for cap in caps.values())):
+        search.note(f"the caps kept every layer at or below {100 * applied:.0f}%: trying "
+                    + ", ".join(f"{100 * level:.0f}%" for level in above) + " with one global ranking, no caps")
+        found = _highest_level(search, above, caps, "global", epochs)
+        if found is None:
+            return
+        if found[0] is not None:
+            (best_pruned, best_level, best_label), scope = found, "global"
+    start = best_pruned.model if best_pruned is not None else model
+    prefix = best_pruned.steps if best_pruned is not None else []
+    best_label = best_label + " + " if best_label else ""
     kept = 0.0 if best_level is None else best_level
-    search.note(f"pruning level kept: {'none' if best_level is None else f'{100 * best_level:.0f}%'}")
+    search.note(f"pruning level kept: {'none' if best_level is None else f'{100 * best_level:.0f}% ({scope})'}")
     # Fewest clusters (index bits) first: the first count within budget is the smallest file.
     for clusters in sorted(cluster_choices):
-        outcome = search.trial(start, [{"step": "cluster", "clusters": clusters, "epochs": epochs},
+        outcome = search.trial(start, [{"step": "cluster", "clusters": clusters, "depthwise_clusters": clusters,
+                                        "epochs": epochs},
                                        {"step": "export", "format": "codec"}],
                                f"{best_label}{clusters} clusters ({math.log2(clusters):.0f}-bit indices) + codec",
                                prefix,
-                               params={"sparsity_level": kept, "clusters": clusters, "format": "codec"})
+                               params={"sparsity_level": kept, "scope": scope, "clusters": clusters,
+                                       "format": "codec"})
         if outcome is None:
             return
         if outcome[1]:
             break
     search.trial(start, [{"step": "quantize", "mode": "int8"}],
                  f"{best_label}int8 TFLite", prefix,
-                 params={"sparsity_level": kept, "clusters": 0, "format": "int8"})
+                 params={"sparsity_level": kept, "scope": scope, "clusters": 0, "format": "int8"})
 
 
 def _search_sampled(search: _Search, *, levels, epochs, max_accuracy_drop):
@@ -274,15 +315,15 @@ def _search_sampled(search: _Search, *, levels, epochs, max_accuracy_drop):
         level, clusters, form = trial.params["sparsity_level"], trial.params["clusters"], trial.params["format"]
         steps, label = [], []
         if level > 0:
-            sparsities = {layer: min(level, cap) for layer, cap in caps.items()}
-            steps.append({"step": "prune", "sparsities": sparsities, "epochs": epochs, "schedule": "oneshot"})
-            label.append(_prune_label(level, sparsities))
+            step, text = _prune_step(level, caps, trial.params["scope"], epochs)
+            steps.append(step)
+            label.append(text)
         if form == "int8":
             steps.append({"step": "quantize", "mode": "int8"})
             label.append("int8 TFLite")
         else:
             if clusters:
-                steps.append({"step": "cluster", "clusters": clusters, "epochs": epochs})
+                steps.append({"step": "cluster", "clusters": clusters, "depthwise_clusters": clusters, "epochs": epochs})
                 label.append(f"{clusters} clusters")
             steps.append({"step": "export", "format": "codec"})
             label.append("codec")
@@ -312,6 +353,7 @@ def _space(objective: str, levels, choices, ratios) -> dict:
     distributions = _optuna().distributions
     if objective == "size":
         return {"sparsity_level": distributions.CategoricalDistribution([0.0, *sorted(levels)]),
+                "scope": distributions.CategoricalDistribution(["capped", "global"]),
                 "clusters": distributions.CategoricalDistribution([0, *sorted(choices)]),
                 "format": distributions.CategoricalDistribution(["keras", "codec", "int8"])}
     return {"mode": distributions.CategoricalDistribution(["int8", "dynamic", "float16"]),
@@ -322,8 +364,8 @@ SEARCHES = ("guided", "nsga2")
 
 
 def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, objective: str = "size", log=None,
-                 max_trials: int | None = 12, time_budget: float | None = None, epochs: int = 1,
-                 sparsities: Iterable[float] = (0.5, 0.75, 0.9, 0.95, 0.97),
+                 max_trials: int | None = 12, time_budget: float | None = None, epochs: int = 2,
+                 sparsities: Iterable[float] = (0.5, 0.75, 0.9, 0.92, 0.95, 0.97),
                  cluster_choices: Iterable[int] = (8, 16, 32), filter_ratios: Iterable[float] = (0.25, 0.5),
                  seed: int = 0, progress: bool = False, on_trial: Callable | None = None, search: str = "guided",
                  validation: float = VALIDATION_FRACTION, storage=None, study_name: str | None = None
@@ -332,8 +374,10 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
 
     ``objective="size"``: a one-shot sensitivity scan caps each layer's sparsity (sensitive
     layers are pruned less); a binary search over the sparsity ``levels`` finds the highest level
-    that stays within budget after ``epochs`` of fine-tuning (mask held); then the pruned model is
-    clustered with the fewest centroids (index bits) that stay within budget and stored with
+    that stays within budget after ``epochs`` of fine-tuning (mask held). Where the caps held every
+    layer below that level, the levels above are searched again with one global magnitude ranking and
+    no caps (Deep Compression's way, pruned gradually while fine-tuning). Then the pruned model is
+    clustered with the fewest centroids (index bits) that stay within budget (depthwise kernels too) and stored with
     compresslab's codec, and int8 TFLite is tried as an alternative format. ``objective="latency"``:
     int8 / dynamic / float16 TFLite, then filter pruning + int8, by LiteRT latency (1 thread).
 
@@ -357,8 +401,10 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
         log: an ExperimentLog or path; the input and every variant are appended.
         max_trials: at most this many candidate variants (None: no limit).
         time_budget: stop starting new trials after this many seconds (None: no limit).
-        epochs: fine-tuning epochs of each pruning / clustering trial.
-        sparsities: sparsity levels searched.
+        epochs: fine-tuning epochs of each pruning / clustering trial (2, as in Deep Compression's
+            pruning stage).
+        sparsities: sparsity levels searched (denser steps near the top, where each step of
+            sparsity changes the file most; 92% is Deep Compression's default).
         cluster_choices: centroid counts tried (8, 16, 32 = 3, 4, 5-bit indices).
         filter_ratios: fractions of filters removed (latency objective).
         seed: training seed.

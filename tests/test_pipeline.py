@@ -217,6 +217,28 @@ def test_autocompress_tries_global_ranking_where_the_caps_held_it_back(trained_s
     assert clustered[0].name.split(": ", 1)[1].startswith("prune 90% global")
 
 
+def test_autocompress_clusters_depthwise_kernels_only_where_the_model_has_them(trained_student, small_digits):
+    from compresslab._keras import keras
+
+    cl.models.set_seed(0)
+    inputs = keras.Input(small_digits.input_shape)
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="stem")(inputs)
+    x = keras.layers.SeparableConv2D(8, 3, activation="relu", name="separable")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(small_digits.num_classes, activation="softmax")(x))
+    cl.models.compile_for_classification(model)
+    found = {}
+    for name, candidate in (("separable", model), ("student", trained_student)):
+        found[name] = cl.autocompress(candidate, small_digits, max_accuracy_drop=100.0, epochs=0, sparsities=(0.5,),
+                                      cluster_choices=(4,), max_trials=6)
+    for name, expected in (("separable", 4), ("student", None)):
+        steps = [step for record in found[name].records for step in record.spec["recipe"] if step["step"] == "cluster"]
+        assert steps and {step["depthwise_clusters"] for step in steps} == {expected}, name
+    kernel = found["separable"].best.get_layer("separable").depthwise_kernel.numpy()  # the pick, decoded
+    assert found["separable"].best_record.spec["recipe"][-1]["step"] == "export"
+    assert np.unique(kernel[kernel != 0]).size <= 4
+
+
 def test_autocompress_rejects_bad_arguments(trained_student, small_digits):
     with pytest.raises(ValueError) as caught:
         cl.autocompress(trained_student, small_digits, max_accuracy_drop=-1, objective="speed", max_trials=0,

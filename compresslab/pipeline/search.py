@@ -213,6 +213,14 @@ def _prune_label(level: float, sparsities: dict[str, float]) -> str:
             + f" (level {100 * level:.0f}%, capped by sensitivity)")
 
 
+def _depthwise(model, clusters: int) -> dict:
+    """The cluster step's ``depthwise_clusters`` for a model with depthwise kernels (tfmot leaves them float)."""
+    from ..layers import kernel_attributes
+
+    has = any("depthwise_kernel" in kernel_attributes(layer) for layer in model.layers)
+    return {"depthwise_clusters": clusters} if has else {}
+
+
 def _prune_step(level: float, caps: dict[str, float], scope: str, epochs: int) -> tuple[dict, str]:
     """One pruning trial's step and label: per-layer sparsities capped by the scan, or global ranking."""
     if scope == "global":
@@ -290,7 +298,7 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
     search.note(f"pruning level kept: {'none' if best_level is None else f'{100 * best_level:.0f}% ({scope})'}")
     # Fewest clusters (index bits) first: the first count within budget is the smallest file.
     for clusters in sorted(cluster_choices):
-        outcome = search.trial(start, [{"step": "cluster", "clusters": clusters, "depthwise_clusters": clusters,
+        outcome = search.trial(start, [{"step": "cluster", "clusters": clusters, **_depthwise(model, clusters),
                                         "epochs": epochs},
                                        {"step": "export", "format": "codec"}],
                                f"{best_label}{clusters} clusters ({math.log2(clusters):.0f}-bit indices) + codec",
@@ -323,7 +331,7 @@ def _search_sampled(search: _Search, *, levels, epochs, max_accuracy_drop):
             label.append("int8 TFLite")
         else:
             if clusters:
-                steps.append({"step": "cluster", "clusters": clusters, "depthwise_clusters": clusters, "epochs": epochs})
+                steps.append({"step": "cluster", "clusters": clusters, **_depthwise(model, clusters), "epochs": epochs})
                 label.append(f"{clusters} clusters")
             steps.append({"step": "export", "format": "codec"})
             label.append("codec")

@@ -63,3 +63,12 @@ def test_a_recipe_may_mix_step_specs_and_dicts():
 def test_from_dict_refuses_another_kind_of_step():
     with pytest.raises(ValueError, match="another kind"):
         PruneStep.from_dict({"step": "cluster", "clusters": 8})
+
+
+def test_cluster_labels_name_depthwise_counts_only_when_they_differ():
+    from compresslab.pipeline.recipe import describe_step
+
+    step = {"step": "cluster", "clusters": 16, "conv_clusters": 32, "depthwise_clusters": 32, "epochs": 1}
+    assert describe_step(step) == "cluster 16/32 conv (1 ep)"  # the same as the convolutions': not repeated
+    assert describe_step({**step, "depthwise_clusters": 8}) == "cluster 16/32 conv/8 depthwise (1 ep)"
+    assert describe_step({**step, "conv_clusters": None, "depthwise_clusters": 16, "epochs": 0}) == "cluster 16"

@@ -253,8 +253,8 @@ def describe_step(step: dict) -> str:
         text = f"cluster {step['clusters']}"
         if step.get("conv_clusters"):
             text += f"/{step['conv_clusters']} conv"
-        if step.get("depthwise_clusters"):
-            text += f"/{step['depthwise_clusters']} depthwise"
+        if step.get("depthwise_clusters") and step["depthwise_clusters"] != (step.get("conv_clusters") or step["clusters"]):
+            text += f"/{step['depthwise_clusters']} depthwise"  # said only when it differs from the convolutions'
         return text + (f" ({step['epochs']} ep)" if step.get("epochs") else "")
     if name == "quantize":
         if step.get("mode"):

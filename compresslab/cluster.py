@@ -189,8 +189,7 @@ def cluster_weights(model, spec: ClusterSpec, data: Dataset | None = None, epoch
     assignments = {name: share_assignments(base.get_layer(name).depthwise_kernel.numpy(), clusters,
                                            init=spec.init, keep_zeros=keep_zeros, seed=seed)
                    for name, clusters in shared.items()}
-    HoldShared([(base.get_layer(name).depthwise_kernel, assignments[name], shared[name])
-                for name in shared]).hold()
+    _holding(base, assignments, shared).hold()
 
     def wrap(layer):
         # Wrapping the already built layer (of our private clone) lets the wrapper initialise its
@@ -214,14 +213,12 @@ def cluster_weights(model, spec: ClusterSpec, data: Dataset | None = None, epoch
                 if name not in counts and not (name in shared and attribute == "depthwise_kernel")]
         callbacks = [HoldZeros(held)] if keep_zeros and held else []
         if shared:
-            callbacks.append(HoldShared([(_depthwise_variable(wrapped, name), assignments[name], shared[name])
-                                         for name in shared]))
+            callbacks.append(_holding(wrapped, assignments, shared))
         train(wrapped, data, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress, compile=False,
               callbacks=callbacks or None)
     result = clone(api.strip_clustering(wrapped) if counts else wrapped)
     if shared:  # once more on the final weights (idempotent): at most that many values per kernel
-        HoldShared([(result.get_layer(name).depthwise_kernel, assignments[name], shared[name])
-                    for name in shared]).hold()
+        _holding(result, assignments, shared).hold()
     if keep_zeros:
         # tfmot pins one centroid at zero, but float updates can leave a zeroed weight a hair off
         # zero: re-apply the original zeros so not one weight moves.
@@ -265,7 +262,7 @@ def _plan(model, spec: ClusterSpec, keep_zeros: bool) -> tuple[dict[str, int], d
     counts, shared, too_small = {}, {}, []
     for layer in layers:
         for attribute, clusters, plan in ((_clustered_attribute(layer), spec.clusters_for(layer), counts),
-                                          (_depthwise_attribute(layer), spec.depthwise_clusters, shared)):
+                                          (depthwise_attribute(layer), spec.depthwise_clusters, shared)):
             if attribute is None or clusters is None:
                 continue
             values = getattr(layer, attribute).numpy()
@@ -291,7 +288,7 @@ def _plan(model, spec: ClusterSpec, keep_zeros: bool) -> tuple[dict[str, int], d
     return counts, shared, {**unsupported, **small}
 
 
-def _depthwise_attribute(layer) -> str | None:
+def depthwise_attribute(layer) -> str | None:
     """``"depthwise_kernel"`` for DepthwiseConv2D and SeparableConv layers (the kernel tfmot leaves alone)."""
     return "depthwise_kernel" if "depthwise_kernel" in kernel_attributes(layer) else None
 
@@ -300,7 +297,7 @@ def _handled(spec: ClusterSpec) -> Callable:
     """Which layers this spec clusters something in: tfmot's set, plus depthwise layers when asked."""
     if spec.depthwise_clusters is None:
         return is_clusterable
-    return lambda layer: is_clusterable(layer) or _depthwise_attribute(layer) is not None
+    return lambda layer: is_clusterable(layer) or depthwise_attribute(layer) is not None
 
 
 def share_assignments(values: np.ndarray, clusters: int, *, init: str = "kmeans++", keep_zeros: bool = False,
@@ -368,6 +365,11 @@ class HoldShared(keras.callbacks.Callback):
             variable.assign(tf.reshape(tf.gather(means, segments), tf.shape(variable)))
 
 
+def _holding(model, assignments: dict, shared: dict) -> HoldShared:
+    """A :class:`HoldShared` over ``model``'s depthwise kernels clustered here (``shared``: name -> centroids)."""
+    return HoldShared([(_depthwise_variable(model, name), assignments[name], shared[name]) for name in shared])
+
+
 def _depthwise_variable(model, name: str):
     """The depthwise kernel variable of layer ``name`` in ``model`` (looking inside tfmot's wrappers)."""
     for layer in model.layers:
@@ -387,5 +389,5 @@ def distinct_values_per_kernel(model) -> dict[str, int]:
     return result
 
 
-__all__ = ["ClusterSpec", "INITS", "HoldShared", "cluster_weights", "is_clusterable", "distinct_values_per_kernel",
-           "share_assignments"]
+__all__ = ["ClusterSpec", "INITS", "HoldShared", "cluster_weights", "depthwise_attribute", "is_clusterable",
+           "distinct_values_per_kernel", "share_assignments"]

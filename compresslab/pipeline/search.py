@@ -215,9 +215,9 @@ def _prune_label(level: float, sparsities: dict[str, float]) -> str:
 
 def _depthwise(model, clusters: int) -> dict:
     """The cluster step's ``depthwise_clusters`` for a model with depthwise kernels (tfmot leaves them float)."""
-    from ..layers import kernel_attributes
+    from ..cluster import depthwise_attribute
 
-    has = any("depthwise_kernel" in kernel_attributes(layer) for layer in model.layers)
+    has = any(depthwise_attribute(layer) is not None for layer in model.layers)
     return {"depthwise_clusters": clusters} if has else {}
 
 

@@ -173,6 +173,60 @@ def test_autocompress_finds_a_smaller_model_within_budget(trained_student, small
                                                         found.best.get_weights()))
 
 
+def test_drop_standard_error_is_the_paired_error_of_the_difference():
+    reference = np.ones(100, dtype=bool)
+    candidate = reference.copy()
+    candidate[:10] = False  # ten images lost, none gained: differences -1 (x10) and 0 (x90)
+    expected = np.sqrt((10 * 0.9**2 + 90 * 0.1**2) / 99) / 10  # sample sd over sqrt(n)
+    assert pipeline.search.drop_standard_error(reference, candidate) == pytest.approx(expected, rel=1e-12)
+    # images both get right (or both wrong) add nothing; one image won and another lost is a zero drop
+    # that is still uncertain
+    assert pipeline.search.drop_standard_error(reference, reference) == 0.0
+    before, after = reference.copy(), reference.copy()
+    before[1], after[0] = False, False
+    assert pipeline.search.drop_standard_error(before, after) == pytest.approx(np.sqrt(2 / 99) / 10, rel=1e-12)
+    with pytest.raises(ValueError, match="differ in shape"):
+        pipeline.search.drop_standard_error(reference, candidate[:50])
+
+
+def test_autocompress_budget_counts_the_standard_error(trained_student, small_digits, monkeypatch):
+    """A trial is within budget when its validation drop plus margin_se paired standard errors fits."""
+    from compresslab.pipeline import search as search_module
+
+    seen = []
+    real_correct = search_module._correct
+
+    def spy_correct(variant, data):
+        seen.append(data.name)
+        return real_correct(variant, data)
+
+    monkeypatch.setattr(search_module, "_correct", spy_correct)
+    found = {margin: cl.autocompress(trained_student, small_digits, max_accuracy_drop=2.0, epochs=0,
+                                     sparsities=(0.6, 0.7, 0.8), cluster_choices=(4,), max_trials=4,
+                                     validation=0.3, margin_se=margin)
+             for margin in (0.0, 1.0)}
+    assert seen and all(name.endswith("(validation)") for name in seen)  # chosen on validation only
+    for margin, result in found.items():
+        for record in result.records:
+            lower = record.accuracy - margin * record.extra["accuracy_drop_se"]
+            assert record.extra["meets_budget"] == (lower >= record.extra["accuracy_floor"]), record.name
+            assert record.extra["margin_se"] == margin
+    # the first trials are the same either way (later ones follow from their outcomes); with the margin,
+    # a trial within budget on its measured drop alone is not
+    loose, strict = found[0.0].records[:3], found[1.0].records[:3]
+    assert [r.name for r in loose] == [r.name for r in strict]
+    assert [r.accuracy for r in loose] == [r.accuracy for r in strict]
+    assert any(a.extra["meets_budget"] and not b.extra["meets_budget"] for a, b in zip(loose, strict))
+    assert found[1.0].best_record is found[1.0].baseline  # nothing else is sure enough: the input is kept
+    # the pick's error is the paired error of its own predictions against the input's, on validation
+    pick = found[0.0]
+    view = search_module.validation_view(search_module.with_validation(small_digits, 0.3))
+    expected = search_module.drop_standard_error(real_correct(trained_student, view), real_correct(pick.best, view))
+    assert pick.best_record.extra["accuracy_drop_se"] == pytest.approx(expected, abs=1e-12)
+    assert pick.met and pick.best_record is not pick.baseline
+    assert any("standard error" in note for note in found[1.0].notes)
+
+
 def test_autocompress_keeps_best_so_far_when_interrupted(trained_student, small_digits):
     calls = []
 
@@ -242,9 +296,10 @@ def test_autocompress_clusters_depthwise_kernels_only_where_the_model_has_them(t
 def test_autocompress_rejects_bad_arguments(trained_student, small_digits):
     with pytest.raises(ValueError) as caught:
         cl.autocompress(trained_student, small_digits, max_accuracy_drop=-1, objective="speed", max_trials=0,
-                        search="grid", validation=0.9)
+                        search="grid", validation=0.9, margin_se=-1)
     message = str(caught.value)
-    for word in ("max_accuracy_drop", "objective", "max_trials", "search is 'grid'", "validation is 0.9"):
+    for word in ("max_accuracy_drop", "objective", "max_trials", "search is 'grid'", "validation is 0.9",
+                 "margin_se is -1"):
         assert word in message
 
 

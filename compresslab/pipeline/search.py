@@ -21,8 +21,10 @@ from .. import codec
 from .._keras import keras
 from ..data import Dataset
 from ..measure import measure
+from ..models import predict_logits
 from ..modelio.convert import ModelTypeError, is_keras3_model, model_type_error
 from ..models import check_model_fits
+from ..tflite import TFLiteArtifact
 from ..records import ExperimentLog, Record
 from ..sizes import deployable_bytes
 from .recipe import OBJECTIVES, _is_int, _is_number
@@ -39,7 +41,8 @@ class AutocompressResult:
         blob: its compressed file's bytes (codec candidates), else None.
         baseline: the Record of the input model.
         records: every variant tried, in order (each was also appended to the log).
-        met: whether ``best`` is within the accuracy budget (the input model always is).
+        met: whether ``best`` is within the accuracy budget on validation, by the same rule as every
+            trial (its drop plus ``margin_se`` standard errors; the input model always is).
         interrupted: the search was stopped (KeyboardInterrupt) and the best so far returned.
         seconds: wall time of the search.
         notes: what the search did, in order (for people reading the result).
@@ -90,7 +93,7 @@ class _Search:
     """Book-keeping of one autocompress run: the study, the budget, trials, best so far."""
 
     def __init__(self, model, data, *, max_accuracy_drop, objective, log, max_trials, time_budget, seed,
-                 progress, on_trial, space, storage=None, study_name=None, sampler=None):
+                 progress, on_trial, space, storage=None, study_name=None, sampler=None, margin_se=1.0):
         from ..studies.study import _optuna
 
         optuna = _optuna()
@@ -105,6 +108,8 @@ class _Search:
         if self.log is not None:
             self.log.append(self.baseline)
         self.floor = self.baseline.accuracy - max_accuracy_drop / 100.0
+        self.margin_se = float(margin_se)
+        self.baseline_correct = _correct(model, self.choose)
         self.space = space
         directions = ["minimize", "maximize"]
         if storage is None:
@@ -114,7 +119,8 @@ class _Search:
             from ..studies.study import FORMAT_VERSION, _create
 
             info = {"kind": "autocompress", "version": FORMAT_VERSION, "objective": objective,
-                    "max_accuracy_drop": max_accuracy_drop, "dataset": data.name, "seed": seed,
+                    "max_accuracy_drop": max_accuracy_drop, "margin_se": margin_se, "dataset": data.name,
+                    "seed": seed,
                     "started": time.time()}  # a new search each run: never mixed with an old one
             # One process asks and tells every trial here: no heartbeats (they are for workers).
             self.study = _create(study_name or f"autocompress-{int(time.time())}",
@@ -166,18 +172,26 @@ class _Search:
         record = result.final
         record.technique = "pipeline"
         record.spec = {"recipe": list(prefix or []) + result.steps, "stage": len(prefix or []) + len(result.steps)}
-        ok = record.accuracy >= self.floor
+        variant = result.artifact if result.artifact is not None else result.model
+        error = drop_standard_error(self.baseline_correct, _correct(variant, self.choose))
+        # The drop is an estimate from the validation images: a trial counts as within budget only when
+        # the drop plus ``margin_se`` standard errors of it is, so a pick at the budget's edge by luck of
+        # the draw is not taken (the one-standard-error rule of model selection).
+        lower = record.accuracy - self.margin_se * error
+        ok = lower >= self.floor
         record.extra.update(autocompress_trial=self.trials, accuracy_floor=self.floor, meets_budget=bool(ok),
+                            accuracy_drop_se=error, margin_se=self.margin_se,
                             split="validation", trial=study_trial.number)
         study_trial.set_user_attr(RECORD_KEY, record.to_dict())
         study_trial.set_user_attr("label", label)
-        study_trial.set_constraint("accuracy_floor", self.floor - record.accuracy)  # <= 0: within budget
+        study_trial.set_constraint("accuracy_floor", self.floor - lower)  # <= 0: within budget
         self.study.tell(study_trial, [self.score(record), record.accuracy])
         self.records.append(record)
         if self.log is not None:
             self.log.append(record)
+        drop = 100 * (self.baseline.accuracy - record.accuracy)
         self.note(f"trial {self.trials} {label}: {100 * record.accuracy:.2f}% on validation "
-                  f"({'within' if ok else 'outside'} budget), "
+                  f"(drop {drop:.2f} \u00b1 {100 * error:.2f} pts: {'within' if ok else 'outside'} budget), "
                   + (f"{record.latency_ms:.3f} ms" if self.objective == "latency" else f"{deployable_bytes(record):,.0f} B"))
         if ok and self.score(record) < self.score(self.best[1]):
             best_variant = result.artifact if result.artifact is not None else result.model
@@ -185,6 +199,35 @@ class _Search:
         if self.on_trial is not None:
             self.on_trial(record)
         return result, ok
+
+
+def _correct(variant, data: Dataset):
+    """Per-image correctness (bool array) of a Keras model or TFLite file on ``data``'s test arrays."""
+    import numpy as np
+
+    if isinstance(variant, TFLiteArtifact):
+        outputs = variant.predict(data.x_test)
+    else:
+        outputs = predict_logits(variant, data.x_test)
+    return np.asarray(outputs).argmax(axis=1) == data.y_test
+
+
+def drop_standard_error(reference_correct, candidate_correct) -> float:
+    """Standard error of an accuracy drop measured on the same images (a paired estimate), as a fraction.
+
+    Each image contributes candidate-correct minus reference-correct (-1, 0 or 1); the error is the
+    standard deviation of those differences over the square root of the image count. Images both
+    models get right (or both wrong) add nothing, so it is much smaller than two separate errors.
+    """
+    import numpy as np
+
+    reference = np.asarray(reference_correct, dtype=np.float64)
+    candidate = np.asarray(candidate_correct, dtype=np.float64)
+    if reference.shape != candidate.shape:
+        raise ValueError(f"correctness arrays differ in shape: {reference.shape} and {candidate.shape}")
+    if reference.size < 2:
+        return 0.0
+    return float(np.std(candidate - reference, ddof=1) / math.sqrt(reference.size))
 
 
 def _layer_caps(model, data, levels, max_accuracy_drop, search) -> dict[str, float]:
@@ -376,8 +419,8 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
                  sparsities: Iterable[float] = (0.5, 0.75, 0.9, 0.92, 0.95, 0.97),
                  cluster_choices: Iterable[int] = (8, 16, 32), filter_ratios: Iterable[float] = (0.25, 0.5),
                  seed: int = 0, progress: bool = False, on_trial: Callable | None = None, search: str = "guided",
-                 validation: float = VALIDATION_FRACTION, storage=None, study_name: str | None = None
-                 ) -> AutocompressResult:
+                 validation: float = VALIDATION_FRACTION, storage=None, study_name: str | None = None,
+                 margin_se: float = 1.0) -> AutocompressResult:
     """Search for the smallest (or fastest) variant within an accuracy budget.
 
     ``objective="size"``: a one-shot sensitivity scan caps each layer's sparsity (sensitive
@@ -424,6 +467,11 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
         storage: None (the study lives in memory) or a study storage (URL or path; see
             :mod:`compresslab.studies`) to keep every trial in a database.
         study_name: the study's name in ``storage``.
+        margin_se: how sure "within budget" must be. A trial counts as within budget when its drop on
+            validation PLUS this many standard errors of that drop (paired, image by image against the
+            input) is at most ``max_accuracy_drop``. 1.0 (default) is the one-standard-error rule: a
+            variant that meets the budget only by the luck of which images are in the validation split
+            is not picked. 0 checks the measured drop alone.
 
     Returns:
         An :class:`AutocompressResult`.
@@ -464,6 +512,8 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
         problems.append(f"search is {search!r}; allowed: {', '.join(SEARCHES)}")
     elif search == "nsga2" and objective != "size":
         problems.append("search 'nsga2' explores sparsity, clusters and format: use it with objective 'size'")
+    if not _is_number(margin_se, 0) or margin_se > 10:
+        problems.append(f"margin_se is {margin_se!r}; give a number of standard errors from 0 to 10")
     if not _is_number(validation, 0, low_open=True) or validation >= 0.5:
         problems.append(f"validation is {validation!r}; give the fraction of training images to carve off, in (0, 0.5)")
     if not problems:
@@ -483,9 +533,11 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
     state = _Search(model, data, max_accuracy_drop=max_accuracy_drop, objective=objective, log=log,
                     max_trials=max_trials, time_budget=time_budget, seed=seed, progress=progress,
                     on_trial=on_trial, space=_space(objective, levels, choices, ratios), storage=storage,
-                    study_name=study_name, sampler=sampler)
+                    study_name=study_name, sampler=sampler, margin_se=margin_se)
     state.note(f"choosing on {len(data.y_val):,} validation images carved from training "
                f"({len(data.y_train):,} left for fine-tuning); the test split is read once, at the end")
+    state.note(f"within budget: a drop on validation of at most {max_accuracy_drop:g} pts"
+               + (f" after adding {margin_se:g} standard error(s) of it" if margin_se else ""))
     search_state = state
     interrupted = False
     try:
@@ -509,7 +561,7 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
     state.note(f"on the test split (read once): {100 * test_record.accuracy:.2f}% against the input's "
                f"{100 * baseline_test.accuracy:.2f}% ({'within' if met_on_test else 'outside'} the budget)")
     return AutocompressResult(best=best, best_record=best_record, blob=blob, baseline=state.baseline,
-                              records=state.records, met=best_record.accuracy >= state.floor,
+                              records=state.records, met=bool(best_record.extra.get("meets_budget", True)),
                               interrupted=interrupted, seconds=time.perf_counter() - state.started,
                               notes=state.notes, test_record=test_record, met_on_test=met_on_test,
                               baseline_test=baseline_test, study=state.study)

@@ -21,12 +21,11 @@ from .. import codec
 from .._keras import keras
 from ..data import Dataset
 from ..measure import measure
-from ..models import predict_logits
 from ..modelio.convert import ModelTypeError, is_keras3_model, model_type_error
-from ..models import check_model_fits
-from ..tflite import TFLiteArtifact
+from ..models import check_model_fits, predict_logits
 from ..records import ExperimentLog, Record
 from ..sizes import deployable_bytes
+from ..tflite import TFLiteArtifact
 from .recipe import OBJECTIVES, _is_int, _is_number
 from .runner import _emit, run_pipeline
 

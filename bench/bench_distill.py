@@ -61,7 +61,10 @@ def parse_args(argv=None):
                              "setting on the test split over --seeds seeds, none used for choosing")
     parser.add_argument("--grid-temperatures", default="1,2,4,8", help="temperatures tried on validation")
     parser.add_argument("--grid-alphas", default="0.1,0.5", help="alphas tried on validation")
-    parser.add_argument("--selection-seed", type=int, default=100, help="student seed used ONLY for choosing")
+    parser.add_argument("--selection-seed", type=int, default=100, help="first student seed used ONLY for choosing")
+    parser.add_argument("--selection-seeds", type=int, default=1,
+                        help="how many selection seeds (from --selection-seed up); the setting with the fewest "
+                             "validation errors on their mean is chosen")
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "distill.json"))
     return parser.parse_args(argv)
 
@@ -74,23 +77,28 @@ def test_errors(model, data, split: str = "test") -> int:
 
 
 def choose_on_validation(args, data, teacher, teacher_train_logits) -> dict:
-    """Try every (T, alpha) of the grid with the selection seed; pick the fewest VALIDATION errors."""
-    seed = args.selection_seed
-    student = cl.models.build("student_cnn", data.input_shape, data.num_classes, seed=seed, width=args.width)
-    budget = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=seed)
-    scratch, _ = distillation.train_from_scratch(student, data, distillation.DistillSpec(**budget))
-    tried = []
-    for temperature in [float(t) for t in args.grid_temperatures.split(",")]:
-        for alpha in [float(a) for a in args.grid_alphas.split(",")]:
+    """Try every (T, alpha) of the grid with each selection seed; pick the fewest mean VALIDATION errors."""
+    seeds = [args.selection_seed + offset for offset in range(args.selection_seeds)]
+    settings = [(float(t), float(a)) for t in args.grid_temperatures.split(",") for a in args.grid_alphas.split(",")]
+    errors = {setting: [] for setting in settings}
+    scratch_errors = []
+    for seed in seeds:
+        student = cl.models.build("student_cnn", data.input_shape, data.num_classes, seed=seed, width=args.width)
+        budget = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=seed)
+        scratch, _ = distillation.train_from_scratch(student, data, distillation.DistillSpec(**budget))
+        scratch_errors.append(test_errors(scratch, data, "validation"))
+        log(f"selection seed {seed}: scratch {scratch_errors[-1]} validation errors")
+        for temperature, alpha in settings:
             spec = distillation.DistillSpec(temperature=temperature, alpha=alpha, **budget)
             distilled, _ = distillation.distill(teacher, student, data, spec, teacher_train_logits=teacher_train_logits)
-            tried.append({"temperature": temperature, "alpha": alpha,
-                          "validation_errors": test_errors(distilled, data, "validation")})
-            log(f"selection seed {seed}: T={temperature:g} alpha={alpha:g}: {tried[-1]['validation_errors']} "
+            errors[(temperature, alpha)].append(test_errors(distilled, data, "validation"))
+            log(f"selection seed {seed}: T={temperature:g} alpha={alpha:g}: {errors[(temperature, alpha)][-1]} "
                 f"validation errors")
-    best = min(tried, key=lambda row: row["validation_errors"])  # ties: the first in grid order
-    return {"seed": seed, "validation_images": int(len(data.x_val)),
-            "scratch_validation_errors": test_errors(scratch, data, "validation"),
+    tried = [{"temperature": t, "alpha": a, "validation_errors": errors[(t, a)],
+              "mean_validation_errors": float(np.mean(errors[(t, a)]))} for t, a in settings]
+    best = min(tried, key=lambda row: row["mean_validation_errors"])  # ties: the first in grid order
+    return {"seeds": seeds, "validation_images": int(len(data.x_val)),
+            "scratch_validation_errors": scratch_errors,
             "teacher_validation_errors": test_errors(teacher, data, "validation"),
             "tried": tried, "chosen": {"temperature": best["temperature"], "alpha": best["alpha"]}}
 
@@ -175,8 +183,9 @@ def main(argv=None) -> dict:
         "distill": {"temperature": args.temperature, "alpha": args.alpha},
         "selection": selection,
         "selection_note": (
-            f"T and alpha chosen on the {len(data.x_val)}-image validation split with student seed "
-            f"{args.selection_seed} only; the reported seeds 0..{args.seeds - 1} played no part in the choice"
+            f"T and alpha chosen on the {len(data.x_val)}-image validation split with student seed(s) "
+            f"{', '.join(str(seed) for seed in selection['seeds'])} only (mean validation errors); the reported "
+            f"seeds 0..{args.seeds - 1} played no part in the choice"
             if selection else
             "width, T and alpha were chosen from a seed-0 pilot on this same test split "
             "(width 0.5: T=20/a=0.1 275, T=4/a=0.5 240, T=4/a=0.1 250, T=2/a=0.5 233 vs scratch 242; "

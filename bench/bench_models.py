@@ -153,8 +153,15 @@ def run_model(name, data, args, cl, corpus):
             result = cl.autocompress(user_model, data, max_accuracy_drop=0.5, seed=0)
             record = result.test_record
             size = record.extra.get("compressed_bytes") or record.gzip_bytes
+            chosen = result.best_record
             return {"accuracy": record.accuracy, "drop_points": -points(record.accuracy), "bytes": size,
-                    "ratio_vs_dense_float32": round(dense_bytes / size, 1), "label": record.name}
+                    "ratio_vs_dense_float32": round(dense_bytes / size, 1), "label": record.name,
+                    "validation": {  # what the choice saw: the pick's drop and its standard error
+                        "input_accuracy": result.baseline.accuracy, "pick_accuracy": chosen.accuracy,
+                        "drop_points": round(100 * (result.baseline.accuracy - chosen.accuracy), 2),
+                        "drop_se_points": round(100 * chosen.extra.get("accuracy_drop_se", 0.0), 2),
+                        "margin_se": chosen.extra.get("margin_se")},
+                    "trials": len(result.records), "notes": result.notes}
         _timed(row, "autocompress_0.5", auto)
     row["targets"] = _targets(row, dc_met)
     return row

@@ -175,7 +175,7 @@ class _Search:
         error = drop_standard_error(self.baseline_correct, _correct(variant, self.choose))
         # The drop is an estimate from the validation images: a trial counts as within budget only when
         # the drop plus ``margin_se`` standard errors of it is, so a pick at the budget's edge by luck of
-        # the draw is not taken (the one-standard-error rule of model selection).
+        # the draw is not taken (an upper bound on the drop at about 84% one-sided confidence).
         lower = record.accuracy - self.margin_se * error
         ok = lower >= self.floor
         record.extra.update(autocompress_trial=self.trials, accuracy_floor=self.floor, meets_budget=bool(ok),
@@ -468,9 +468,9 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
         study_name: the study's name in ``storage``.
         margin_se: how sure "within budget" must be. A trial counts as within budget when its drop on
             validation PLUS this many standard errors of that drop (paired, image by image against the
-            input) is at most ``max_accuracy_drop``. 1.0 (default) is the one-standard-error rule: a
-            variant that meets the budget only by the luck of which images are in the validation split
-            is not picked. 0 checks the measured drop alone.
+            input) is at most ``max_accuracy_drop``. 1.0 (default): the drop's upper bound at about 84%
+            one-sided confidence must fit, so a variant that meets the budget only by the luck of which
+            images are in the validation split is not picked. 0 checks the measured drop alone.
 
     Returns:
         An :class:`AutocompressResult`.

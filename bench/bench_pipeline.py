@@ -254,6 +254,7 @@ def _autocompress_run(cl, args, data, seed_cnn, results) -> None:
                  "bytes": best_size, "ratio_vs_dense_float32": round(best.dense_float32_bytes / best_size, 2),
                  "recipe": best.spec.get("recipe")},
         "tried": [{"name": r.name, "validation_accuracy_pct": round(100 * r.accuracy, 3),
+                   "drop_se_points": round(100 * r.extra.get("accuracy_drop_se", 0.0), 3),
                    "bytes": cl.sizes.deployable_bytes(r), "meets_budget": r.extra.get("meets_budget")}
                   for r in found.records],
         "notes": found.notes,

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .. import codec
 from .._keras import keras
 from ..data import Dataset
@@ -119,8 +121,7 @@ class _Search:
 
             info = {"kind": "autocompress", "version": FORMAT_VERSION, "objective": objective,
                     "max_accuracy_drop": max_accuracy_drop, "margin_se": margin_se, "dataset": data.name,
-                    "seed": seed,
-                    "started": time.time()}  # a new search each run: never mixed with an old one
+                    "seed": seed, "started": time.time()}  # a new search each run: never mixed with an old one
             # One process asks and tells every trial here: no heartbeats (they are for workers).
             self.study = _create(study_name or f"autocompress-{int(time.time())}",
                                  open_storage(storage, heartbeat_seconds=None), info, directions)
@@ -193,8 +194,7 @@ class _Search:
                   f"(drop {drop:.2f} \u00b1 {100 * error:.2f} pts: {'within' if ok else 'outside'} budget), "
                   + (f"{record.latency_ms:.3f} ms" if self.objective == "latency" else f"{deployable_bytes(record):,.0f} B"))
         if ok and self.score(record) < self.score(self.best[1]):
-            best_variant = result.artifact if result.artifact is not None else result.model
-            self.best = (best_variant, record, result.blob)
+            self.best = (variant, record, result.blob)
         if self.on_trial is not None:
             self.on_trial(record)
         return result, ok
@@ -202,8 +202,6 @@ class _Search:
 
 def _correct(variant, data: Dataset):
     """Per-image correctness (bool array) of a Keras model or TFLite file on ``data``'s test arrays."""
-    import numpy as np
-
     if isinstance(variant, TFLiteArtifact):
         outputs = variant.predict(data.x_test)
     else:
@@ -218,8 +216,6 @@ def drop_standard_error(reference_correct, candidate_correct) -> float:
     standard deviation of those differences over the square root of the image count. Images both
     models get right (or both wrong) add nothing, so it is much smaller than two separate errors.
     """
-    import numpy as np
-
     reference = np.asarray(reference_correct, dtype=np.float64)
     candidate = np.asarray(candidate_correct, dtype=np.float64)
     if reference.shape != candidate.shape:

@@ -155,7 +155,7 @@ def run_records(cl, data, results: dict, *, quick: bool, deep_compress, save) ->
             row["sparse_vd_curve"] = _curve_points(cl, sparse, data, vd_recipe[1:], (0.0, 1.0, 2.0))
         row["seconds"] = round(time.perf_counter() - started, 1)
         save()
-    records["codec_version"] = getattr(codec, "FORMAT_VERSION", None)
+    records["codec_version"] = codec.VERSION
 
 
 def run_selection(cl, data, results: dict, *, quick: bool, save) -> None:

@@ -139,7 +139,8 @@ def run_model(name, data, args, cl, corpus):
         result = cl.run_pipeline(user_model, data, "deep_compression", name=name)
         size = result.final.extra.get("compressed_bytes")
         return {"accuracy": result.final.accuracy, "drop_points": -points(result.final.accuracy),
-                "bytes": size, "ratio_vs_dense_float32": round(dense_bytes / size, 1)}
+                "bytes": size, "ratio_vs_dense_float32": round(dense_bytes / size, 1),
+                "header_bytes": cl.codec.size_breakdown(result.blob)["header_bytes"]}
 
     for key, work in (("int8_ptq", ptq), ("prune80_defaults", prune_defaults), ("prune80_guide", prune_guide),
                       ("cluster16_defaults", cluster_defaults), ("cluster16_guide", cluster_guide),
@@ -156,6 +157,7 @@ def run_model(name, data, args, cl, corpus):
             chosen = result.best_record
             return {"accuracy": record.accuracy, "drop_points": -points(record.accuracy), "bytes": size,
                     "ratio_vs_dense_float32": round(dense_bytes / size, 1), "label": record.name,
+                    "header_bytes": cl.codec.size_breakdown(result.blob)["header_bytes"] if result.blob else None,
                     "validation": {  # what the choice saw: the pick's drop and its standard error
                         "input_accuracy": result.baseline.accuracy, "pick_accuracy": chosen.accuracy,
                         "drop_points": round(100 * (result.baseline.accuracy - chosen.accuracy), 2),
@@ -221,6 +223,7 @@ def main() -> None:
                      "on the same model in the same run; accuracy on the test split"),
         "models": rows,
         "targets_met": met,
+        "codec_format_version": cl.codec.VERSION,
         "machine": {**machine(), "load_at_start": load_start, "load_at_end": os.getloadavg()},
         "seconds": round(time.perf_counter() - started, 1),
     }, args.out)

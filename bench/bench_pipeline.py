@@ -144,7 +144,8 @@ def main() -> None:
     log(f"data: {data.describe().splitlines()[0]}")
     results: dict = {"benchmark": "pipeline", "quick": args.quick, "dataset": data.name,
                      "train_images": len(data.x_train), "test_images": len(data.x_test),
-                     "machine": machine(), "versions": versions(), "paper": PAPER, "models": {}}
+                     "machine": machine(), "versions": versions(), "paper": PAPER, "models": {},
+                     "codec_format_version": cl.codec.VERSION}
 
     if not args.only_autocompress:
         seed_cnn = cl.baseline("seed_cnn", data, epochs=epochs, progress=False)

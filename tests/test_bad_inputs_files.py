@@ -194,8 +194,8 @@ def test_empty_files_folders_and_wrong_suffixes_where_a_model_file_is_expected(f
     assert _load(shutil.copy(files / "model.h5", tmp_path / "h5.keras")) is not None  # the content decides
 
 
-def _crafted_cldc(blob: bytes, change) -> bytes:
-    """A .cldc file whose header is rewritten by ``change`` and whose checksum is valid again."""
+def _crafted_cldc(blob: bytes, change, version: int) -> bytes:
+    """A .cldc file of format ``version`` whose header is rewritten by ``change``, its checksum valid again."""
     import json
     import zlib
 
@@ -204,15 +204,27 @@ def _crafted_cldc(blob: bytes, change) -> bytes:
     header = fileformat.read_header(blob)
     payload = blob[header.pop("_payload_start"): -4]
     header.pop("_file_bytes")
+    if version == 2:  # version 2 stores no offsets: they follow from the lengths
+        for entry in header["tensors"]:
+            entry.pop("offset")
     change(header)
-    packed = zlib.compress(json.dumps(header).encode())
-    body = fileformat.MAGIC + bytes([fileformat.VERSION]) + struct.pack("<I", len(packed)) + packed + payload
+    if version == 1:
+        packed = zlib.compress(json.dumps(header).encode())
+    else:
+        packed = fileformat._pack_header(header)
+    body = fileformat.MAGIC + bytes([version]) + struct.pack("<I", len(packed)) + packed + payload
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def test_crafted_cldc_headers_with_a_valid_checksum_name_the_file(files, tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_crafted_cldc_headers_with_a_valid_checksum_name_the_file(files, tmp_path, version):
     blob = (files / "model.cldc").read_bytes()
     assert codec.read(files / "model.cldc") is not None
+    intact = tmp_path / "intact.cldc"
+    intact.write_bytes(_crafted_cldc(blob, lambda header: None, version))
+    restored = codec.read(intact)  # the crafting itself keeps a good file good
+    for mine, theirs in zip(restored.get_weights(), codec.read(files / "model.cldc").get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
 
     def set_tensor_field(key, value):
         return lambda header: header["tensors"][0].__setitem__(key, value)
@@ -224,14 +236,18 @@ def test_crafted_cldc_headers_with_a_valid_checksum_name_the_file(files, tmp_pat
         "tensors a number": lambda header: header.__setitem__("tensors", 7),
         "a tensor without a shape": lambda header: header["tensors"][0].pop("shape"),
         "a tensor of another shape": set_tensor_field("shape", [1, 2, 3]),
-        "an offset outside the file": set_tensor_field("offset", 10**9),
-        "an offset that is text": set_tensor_field("offset", "zero"),
         "an unknown encoding": set_tensor_field("encoding", "zip"),
         "a tensor entry that is a list": lambda header: header["tensors"].__setitem__(0, [1]),
     }
+    if version == 1:
+        changes.update({"an offset outside the file": set_tensor_field("offset", 10**9),
+                        "an offset that is text": set_tensor_field("offset", "zero")})
+    changes.update({"a length outside the file": set_tensor_field("length", 10**9),
+                    "a length that is text": set_tensor_field("length", "zero"),
+                    "a negative length": set_tensor_field("length", -1)})
     for label, change in changes.items():
         path = tmp_path / f"{label}.cldc"
-        path.write_bytes(_crafted_cldc(blob, change))
+        path.write_bytes(_crafted_cldc(blob, change, version))
         _assert_names_the_file(codec.read, path, label)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -154,3 +156,102 @@ def test_corrupt_and_truncated_files_raise_clear_errors(shared_model, tmp_path):
     with pytest.raises(ValueError, match=r"model must be a Keras classifier .*; got str \(builtins\): to use a "
                                          r"model file, load it with cl.load_model"):
         codec.encode("not a model")
+
+
+# ---------------------------------------------------------------------------------------------
+# Format versions: version 2 (a preset dictionary for the header) is written, version 1 still read
+
+DATA = Path(__file__).parent / "data"
+
+
+def _format_fixture_model():
+    """The model tests/data/format_v1.cldc was written from (by compresslab 0.2.0-dev's version-1 encoder)."""
+    from compresslab._keras import keras
+
+    layers = keras.layers
+    inputs = keras.Input((8, 8, 1))
+    x = layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Flatten(name="flat")(x)
+    model = keras.Model(inputs, layers.Dense(3, name="logits")(x), name="format_fixture")
+    rng = np.random.default_rng(7)
+    arrays = []
+    for weight in model.get_weights():
+        values = rng.normal(size=weight.shape).astype(np.float32)
+        if values.ndim > 1:  # pruned and shared: a handful of values, most weights zero
+            values = np.where(np.abs(values) > 1.0, np.round(values * 2) / 2, 0.0).astype(np.float32)
+        arrays.append(values)
+    model.set_weights(arrays)
+    return model
+
+
+def test_version_1_files_are_still_read_exactly():
+    blob = (DATA / "format_v1.cldc").read_bytes()
+    assert blob[4] == 1
+    model = _format_fixture_model()
+    restored = codec.decode(blob)
+    assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
+    for original, decoded in zip(model.get_weights(), restored.get_weights()):
+        assert np.array_equal(original, decoded)
+    assert codec.size_breakdown(blob)["header_bytes"] + sum(
+        t["bytes"] for t in codec.size_breakdown(blob)["tensors"]) == len(blob)
+
+
+def test_version_2_is_written_with_the_same_payload_and_a_smaller_header():
+    old = (DATA / "format_v1.cldc").read_bytes()
+    new = codec.encode(_format_fixture_model())
+    assert new[4] == codec.VERSION == 2
+    old_parts, new_parts = codec.size_breakdown(old), codec.size_breakdown(new)
+    # The tensors are stored byte for byte as before; only the header changed.
+    assert [(t["name"], t["encoding"], t["bytes"]) for t in old_parts["tensors"]] == [
+        (t["name"], t["encoding"], t["bytes"]) for t in new_parts["tensors"]]
+    assert old[old_parts["header_bytes"] - 4: -4] == new[new_parts["header_bytes"] - 4: -4]
+    assert new_parts["header_bytes"] < 0.6 * old_parts["header_bytes"]
+    # Offsets are not stored in version 2; reading gives them back as version 1 had them.
+    assert [t["offset"] for t in codec.read_header(new)["tensors"]] == [
+        t["offset"] for t in codec.read_header(old)["tensors"]]
+    for a, b in zip(codec.decode(old).get_weights(), codec.decode(new).get_weights()):
+        assert np.array_equal(a, b)
+
+
+def test_a_newer_format_version_is_refused_naming_the_readable_ones(shared_model):
+    import struct
+    import zlib
+
+    blob = bytearray(codec.encode(shared_model)[:-4])
+    blob[4] = 3
+    blob = bytes(blob) + struct.pack("<I", zlib.crc32(bytes(blob)))
+    with pytest.raises(ValueError, match=r"version 3 is not supported \(this compresslab reads versions 1, 2\)"):
+        codec.decode(blob)
+
+
+def test_the_header_dictionary_is_pinned(tmp_path, monkeypatch):
+    from compresslab.codec import fileformat
+
+    committed = fileformat.header_dictionary()
+    import hashlib
+
+    assert hashlib.sha256(committed).hexdigest() == fileformat._DICTIONARY_SHA256
+    altered = tmp_path / "header_v2.zdict"
+    altered.write_bytes(committed.replace(b"Conv2D", b"Conv3D", 1))
+    monkeypatch.setattr(fileformat, "_DICTIONARY", altered)
+    fileformat.header_dictionary.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="SHA-256 differs"):
+            codec.encode(_format_fixture_model())
+    finally:
+        monkeypatch.undo()
+        fileformat.header_dictionary.cache_clear()
+    assert fileformat.header_dictionary() == committed
+
+
+def test_the_dictionary_script_rebuilds_the_committed_bytes(tmp_path):
+    import subprocess
+    import sys
+
+    from compresslab.codec import fileformat
+
+    script = Path(__file__).parents[1] / "scripts" / "header_dictionary.py"
+    # In its own process: the script clears the Keras session to get the same layer names every time.
+    subprocess.run([sys.executable, str(script), str(tmp_path / "built.zdict")], check=True, capture_output=True)
+    assert (tmp_path / "built.zdict").read_bytes() == fileformat.header_dictionary()

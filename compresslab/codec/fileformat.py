@@ -5,7 +5,11 @@ A ``.cldc`` file is::
     b"CLDC" | version (1 byte) | header length (uint32) | header (zlib JSON) | payload | CRC32 (uint32)
 
 The header holds the architecture (the model's JSON config) and, per weight tensor, how it
-is stored (:mod:`.tensors`) and where its bytes are in the payload. Decoding checks the magic
+is stored (:mod:`.tensors`) and how many bytes of the payload it takes (in order). Version 2, written
+since 0.2.0, compresses the header with a preset zlib dictionary of common Keras config text
+(``header_v2.zdict``, pinned by its SHA-256; ``scripts/header_dictionary.py`` shows how it was made),
+which takes a small CNN's header from about 1,200 bytes to about 500, and leaves the tensors' offsets
+out (they follow from the lengths). Version 1 files are still read. Decoding checks the magic
 bytes, the version and the CRC before it trusts anything, then rebuilds a working tf_keras
 model whose weights equal the encoded ones exactly (the codebook keeps float32 values).
 
@@ -17,9 +21,11 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import zlib
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +35,39 @@ from .._keras import keras
 from .tensors import _decode_tensor, _encode_tensor
 
 MAGIC = b"CLDC"
-VERSION = 1
+VERSION = 2  # the version encode() writes
+READABLE_VERSIONS = (1, 2)
+_DICTIONARY = Path(__file__).with_name("header_v2.zdict")
+_DICTIONARY_SHA256 = "22c2e92d510b6f4aa7f3d481ae18fe72de31cec877eb03b5c8bc4577fae4e90e"
+
+
+@lru_cache(maxsize=1)
+def header_dictionary() -> bytes:
+    """The preset zlib dictionary of version-2 headers, checked against its pinned SHA-256."""
+    try:
+        data = _DICTIONARY.read_bytes()
+    except OSError as error:
+        raise RuntimeError(f"compresslab is installed without {_DICTIONARY.name} ({error}); reinstall it") from None
+    if hashlib.sha256(data).hexdigest() != _DICTIONARY_SHA256:
+        raise RuntimeError(f"{_DICTIONARY} is not the dictionary format version 2 was defined with (its SHA-256 "
+                           "differs); every version-2 .cldc file needs the original: reinstall compresslab")
+    return data
+
+
+def _pack_header(header: dict) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_DEFAULT_STRATEGY, header_dictionary())
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    return packer.compress(text) + packer.flush()
+
+
+def _unpack_header(version: int, packed: bytes) -> bytes:
+    if version == 1:
+        return zlib.decompress(packed)
+    unpacker = zlib.decompressobj(zlib.MAX_WBITS, header_dictionary())
+    text = unpacker.decompress(packed) + unpacker.flush()
+    if not unpacker.eof:
+        raise zlib.error("the header's compressed stream is incomplete")
+    return text
 
 
 def _strip_wrappers(model):
@@ -78,19 +116,17 @@ def encode(model, *, name: str | None = None) -> bytes:
         raise ValueError(f"cannot store the architecture of model {model.name!r}: {error}") from None
     tensors = []
     payload = []
-    offset = 0
     for weight in model.weights:
         values = weight.numpy()
         if values.dtype != np.float32:
             raise ValueError(f"weight {weight.name!r} has dtype {values.dtype}; the format stores float32 weights")
         entry, blob = _encode_tensor(values)
-        entry.update({"name": weight.name, "shape": list(values.shape), "offset": offset, "length": len(blob)})
+        entry.update({"name": weight.name, "shape": list(values.shape), "length": len(blob)})
         tensors.append(entry)
         payload.append(blob)
-        offset += len(blob)
     header = {"format": "compresslab deep compression", "version": VERSION,
               "name": name or model.name, "architecture": architecture, "tensors": tensors}
-    header_bytes = zlib.compress(json.dumps(header, separators=(",", ":")).encode("utf-8"), 9)
+    header_bytes = _pack_header(header)
     body = MAGIC + bytes([VERSION]) + struct.pack("<I", len(header_bytes)) + header_bytes + b"".join(payload)
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -106,8 +142,9 @@ def read_header(blob: bytes) -> dict:
     blob = bytes(blob)
     if len(blob) < 13 or blob[:4] != MAGIC:
         raise ValueError("not a compresslab compressed model (the file does not start with b'CLDC')")
-    if blob[4] != VERSION:
-        raise ValueError(f"compressed model format version {blob[4]} is not supported (this is version {VERSION})")
+    if blob[4] not in READABLE_VERSIONS:
+        raise ValueError(f"compressed model format version {blob[4]} is not supported (this compresslab reads "
+                         f"versions {', '.join(map(str, READABLE_VERSIONS))}); a newer compresslab wrote it")
     (crc,) = struct.unpack("<I", blob[-4:])
     if zlib.crc32(blob[:-4]) != crc:
         raise ValueError("corrupt or truncated compressed model: its checksum does not match")
@@ -115,11 +152,20 @@ def read_header(blob: bytes) -> dict:
     if 9 + header_length > len(blob) - 4:
         raise ValueError("corrupt compressed model: the header is longer than the file")
     try:
-        header = json.loads(zlib.decompress(blob[9 : 9 + header_length]))
+        header = json.loads(_unpack_header(blob[4], blob[9 : 9 + header_length]))
     except (zlib.error, ValueError) as error:
         raise ValueError(f"corrupt compressed model: unreadable header ({error})") from None
     if not isinstance(header, dict) or not isinstance(header.get("tensors"), list):
         raise ValueError("corrupt compressed model: the header is not a table of the architecture and tensors")
+    if blob[4] >= 2:  # offsets are not stored: each tensor starts where the one before it ends
+        offset = 0
+        for number, entry in enumerate(header["tensors"]):
+            length = entry.get("length") if isinstance(entry, dict) else None
+            if type(length) is not int or length < 0:
+                raise ValueError(f"corrupt compressed model: tensor {number} has no byte length (a whole number "
+                                 f"of bytes is required, got {length!r})")
+            entry["offset"] = offset
+            offset += length
     header["_payload_start"] = 9 + header_length
     header["_file_bytes"] = len(blob)
     return header

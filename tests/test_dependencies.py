@@ -32,6 +32,8 @@ NOT_IMPORTED = {
     "ipykernel": "the notebooks' kernel, pinned below 7 (ipykernel#1471: 7.x freezes during run all)",
     "ruff": "`make lint`",
     "psycopg2-binary": "SQLAlchemy's postgresql+psycopg2 driver in tests/test_studies_postgres.py",
+    "setuptools": "tests/test_package.py builds a wheel with `pip wheel --no-build-isolation`",
+    "wheel": "the same wheel build (setuptools' bdist_wheel)",
 }
 
 

@@ -41,3 +41,19 @@ def test_import_loads_no_study_machinery_and_every_module_is_reachable():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stdout + result.stderr
+
+
+def test_the_wheel_carries_the_data_files_the_code_reads(tmp_path):
+    """An installed (not editable) compresslab needs the .cldc header dictionary and the chart script."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(tmp_path), str(root)], check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("compresslab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "compresslab/codec/header_v2.zdict" in names
+    assert "compresslab/widgets/static/chart.js" in names

@@ -37,6 +37,10 @@ def extra_arguments(parser) -> None:
     parser.add_argument("--models", default=None, help="comma-separated corpus names (default: all)")
     parser.add_argument("--epochs", type=int, default=3, help="Keras 3 training epochs of each corpus model")
     parser.add_argument("--no-autocompress", action="store_true", help="skip autocompress where DC misses")
+    parser.add_argument("--autocompress-all", action="store_true",
+                        help="run autocompress on every model, also where the Deep Compression recipe met its target")
+    parser.add_argument("--batchnorm-images", type=int, default=2000,
+                        help="autocompress's batchnorm_images (0: its scan keeps the models' own statistics)")
     parser.add_argument("--dataset", default="mnist", help="IDX data set name in --data-dir (mnist, fashion_mnist)")
 
 
@@ -149,9 +153,10 @@ def run_model(name, data, args, cl, corpus):
 
     dc = row["deep_compression_defaults"]
     dc_met = "error" not in dc and dc["ratio_vs_dense_float32"] >= 25 and dc["drop_points"] <= 0.5
-    if not dc_met and not args.no_autocompress:
+    if (not dc_met or args.autocompress_all) and not args.no_autocompress:
         def auto():
-            result = cl.autocompress(user_model, data, max_accuracy_drop=0.5, seed=0)
+            result = cl.autocompress(user_model, data, max_accuracy_drop=0.5, seed=0,
+                                     batchnorm_images=args.batchnorm_images)
             record = result.test_record
             size = record.extra.get("compressed_bytes") or record.gzip_bytes
             chosen = result.best_record
@@ -224,6 +229,7 @@ def main() -> None:
         "models": rows,
         "targets_met": met,
         "codec_format_version": cl.codec.VERSION,
+        "autocompress_batchnorm_images": args.batchnorm_images,
         "machine": {**machine(), "load_at_start": load_start, "load_at_end": os.getloadavg()},
         "seconds": round(time.perf_counter() - started, 1),
     }, args.out)

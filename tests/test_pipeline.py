@@ -296,11 +296,40 @@ def test_autocompress_clusters_depthwise_kernels_only_where_the_model_has_them(t
 def test_autocompress_rejects_bad_arguments(trained_student, small_digits):
     with pytest.raises(ValueError) as caught:
         cl.autocompress(trained_student, small_digits, max_accuracy_drop=-1, objective="speed", max_trials=0,
-                        search="grid", validation=0.9, margin_se=-1)
+                        search="grid", validation=0.9, margin_se=-1, batchnorm_images=-5)
     message = str(caught.value)
     for word in ("max_accuracy_drop", "objective", "max_trials", "search is 'grid'", "validation is 0.9",
-                 "margin_se is -1"):
+                 "margin_se is -1", "batchnorm_images is -5"):
         assert word in message
+
+
+def test_autocompress_scans_with_batchnorm_statistics_re_estimated(small_digits, monkeypatch):
+    from compresslab._keras import keras
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3, strides=2, use_bias=False),
+                              keras.layers.BatchNormalization(), keras.layers.ReLU(),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    cl.models.compile_for_classification(model)
+    model.fit(small_digits.x_train, small_digits.y_train, epochs=1, verbose=0)
+    calls = []
+    real_scan = cl.prune.sensitivity_scan
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("batchnorm_images"))
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(cl.prune, "sensitivity_scan", spy)
+    options = {"max_trials": 1, "epochs": 0, "sparsities": (0.5,), "cluster_choices": (8,)}
+    found = cl.autocompress(model, small_digits, **options)
+    assert calls == [2000]
+    caps = next(note for note in found.notes if note.startswith("sensitivity caps"))
+    fine_tuning = int(found.notes[0].split("(")[1].split(" left")[0].replace(",", ""))
+    assert f"BatchNormalization statistics re-estimated on {min(2000, fine_tuning):,} training images" in caps
+    found = cl.autocompress(model, small_digits, batchnorm_images=0, **options)
+    assert calls == [2000, 0]
+    caps = next(note for note in found.notes if note.startswith("sensitivity caps"))
+    assert "re-estimated" not in caps
 
 
 def test_autocompress_never_reads_the_test_split_while_choosing(trained_student, small_digits, monkeypatch):

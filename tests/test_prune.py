@@ -479,3 +479,92 @@ def test_separable_convolutions_are_pruned_in_their_pointwise_kernel(small_digit
         assert np.mean(layer.pointwise_kernel.numpy() == 0) == pytest.approx(0.5, abs=0.02)
         assert np.all(layer.depthwise_kernel.numpy() != 0)
         assert prune.layer_sparsity(pruned)["sep"] == pytest.approx(0.5, abs=0.02)
+
+
+# ---------------------------------------------------------------------------------------------
+# BatchNormalization statistics re-estimated in the sensitivity scan
+
+
+@pytest.fixture(scope="module")
+def batchnorm_cnn(digits):
+    """A small Conv-BN-ReLU-Conv-BN CNN trained briefly on digits (so its moving statistics lag)."""
+    from compresslab._keras import keras
+
+    keras.utils.set_random_seed(3)
+    layers = keras.layers
+    inputs = keras.Input((28, 28, 1))
+    x = layers.Conv2D(8, 3, strides=2, use_bias=False, name="conv_a")(inputs)
+    x = layers.BatchNormalization(name="bn_a")(x)
+    x = layers.ReLU()(x)
+    x = layers.Conv2D(16, 3, strides=2, use_bias=False, name="conv_b")(x)
+    x = layers.BatchNormalization(name="bn_b")(x)
+    x = layers.ReLU()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, layers.Dense(10, name="logits")(x), name="batchnorm_cnn")
+    cl.models.compile_for_classification(model)
+    model.fit(digits.x_train, digits.y_train, epochs=2, batch_size=64, verbose=0)
+    return model
+
+
+def _exact_statistics(model, layer_name, images):
+    from compresslab._keras import keras
+
+    layer = model.get_layer(layer_name)
+    values = keras.Model(model.inputs, layer.input)(images, training=False).numpy().astype(np.float64)
+    return values.mean(axis=(0, 1, 2)), values.var(axis=(0, 1, 2))
+
+
+def test_batchnorm_recalibration_sets_the_exact_statistics_in_layer_order(batchnorm_cnn, digits):
+    model = cl.models.clone(batchnorm_cnn)
+    images = digits.x_train[:300]
+    before = model.get_layer("bn_b").moving_mean.numpy().copy()
+    recalibrate = prune.BatchNormRecalibration(model, images, 1000)  # the pool is smaller: all 300
+    assert [layer.name for layer in recalibrate.layers] == ["bn_a", "bn_b"] and recalibrate.images == 300
+    recalibrate()
+    for name in ("bn_a", "bn_b"):  # bn_b's inputs are computed with bn_a's new statistics
+        mean, variance = _exact_statistics(model, name, images)
+        np.testing.assert_allclose(model.get_layer(name).moving_mean.numpy(), mean, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(model.get_layer(name).moving_variance.numpy(), variance, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(before, model.get_layer("bn_b").moving_mean.numpy())
+    # Nothing else changed, and the model it was cloned from is untouched.
+    for original, now in zip(batchnorm_cnn.get_layer("conv_b").get_weights(), model.get_layer("conv_b").get_weights()):
+        assert np.array_equal(original, now)
+    # count=0, an empty pool or a model without BatchNormalization: nothing to do.
+    assert prune.BatchNormRecalibration(model, images, 0).layers == []
+    assert prune.BatchNormRecalibration(model, images[:0], 100).layers == []
+
+
+def test_the_scan_judges_a_cut_with_re_estimated_statistics(batchnorm_cnn, digits):
+    held_out = digits.with_validation(0.2, seed=0)
+    scan = prune.sensitivity_scan(batchnorm_cnn, held_out, [0.0, 0.75], layers=["conv_b"])
+    assert scan.attrs["batchnorm_images"] == len(held_out.x_train)  # fewer than 2,000: all of them
+    assert np.allclose(scan.loc[scan["sparsity"] == 0.0, "accuracy_drop"], 0.0)
+    # The same cut by hand: prune conv_b to 75%, re-estimate both layers from the training images,
+    # measure on validation.
+    cut = prune.to_layer_sparsities(batchnorm_cnn, {"conv_b": 0.75})
+    prune.BatchNormRecalibration(cut, held_out.x_train, 2000)()
+    by_hand = cl.models.accuracy(cut, held_out, split="validation")
+    at_75 = scan[scan["sparsity"] == 0.75]
+    assert at_75["accuracy"].item() == pytest.approx(by_hand, abs=1.5 / len(held_out.y_val))
+    reference = cl.models.clone(batchnorm_cnn)
+    prune.BatchNormRecalibration(reference, held_out.x_train, 2000)()
+    expected_drop = cl.models.accuracy(reference, held_out, split="validation") - by_hand
+    assert at_75["accuracy_drop"].item() == pytest.approx(expected_drop, abs=1.5 / len(held_out.y_val))
+    # batchnorm_images=0 is the old scan: the model's own statistics, drops against the model as it is.
+    plain = prune.sensitivity_scan(batchnorm_cnn, held_out, [0.0, 0.75], layers=["conv_b"], batchnorm_images=0)
+    assert plain.attrs["batchnorm_images"] == 0
+    own = prune.to_layer_sparsities(batchnorm_cnn, {"conv_b": 0.75})
+    stale = cl.models.accuracy(own, held_out, split="validation")
+    assert plain[plain["sparsity"] == 0.75]["accuracy"].item() == pytest.approx(stale)
+    assert abs(stale - by_hand) > 3 / len(held_out.y_val)  # the two ways differ: the check above can fail
+    for bad in (-1, 1.5, True, "all"):
+        with pytest.raises(ValueError, match="batchnorm_images is"):
+            prune.sensitivity_scan(batchnorm_cnn, held_out, [0.5], batchnorm_images=bad)
+
+
+def test_a_model_without_batchnorm_is_scanned_as_before(trained_seed_cnn, digits):
+    held_out = digits.with_validation(0.2, seed=0)
+    default = prune.sensitivity_scan(trained_seed_cnn, held_out, [0.0, 0.9], layers=["dense1"])
+    off = prune.sensitivity_scan(trained_seed_cnn, held_out, [0.0, 0.9], layers=["dense1"], batchnorm_images=0)
+    assert default.attrs["batchnorm_images"] == 0
+    assert default["accuracy"].tolist() == off["accuracy"].tolist()

@@ -94,7 +94,8 @@ class _Search:
     """Book-keeping of one autocompress run: the study, the budget, trials, best so far."""
 
     def __init__(self, model, data, *, max_accuracy_drop, objective, log, max_trials, time_budget, seed,
-                 progress, on_trial, space, storage=None, study_name=None, sampler=None, margin_se=1.0):
+                 progress, on_trial, space, storage=None, study_name=None, sampler=None, margin_se=1.0,
+                 batchnorm_images=2000):
         from ..studies.study import _optuna
 
         optuna = _optuna()
@@ -110,6 +111,7 @@ class _Search:
             self.log.append(self.baseline)
         self.floor = self.baseline.accuracy - max_accuracy_drop / 100.0
         self.margin_se = float(margin_se)
+        self.batchnorm_images = int(batchnorm_images)
         self.baseline_correct = _correct(model, self.choose)
         self.space = space
         directions = ["minimize", "maximize"]
@@ -120,7 +122,8 @@ class _Search:
             from ..studies.study import FORMAT_VERSION, _create
 
             info = {"kind": "autocompress", "version": FORMAT_VERSION, "objective": objective,
-                    "max_accuracy_drop": max_accuracy_drop, "margin_se": margin_se, "dataset": data.name,
+                    "max_accuracy_drop": max_accuracy_drop, "margin_se": margin_se,
+                    "batchnorm_images": batchnorm_images, "dataset": data.name,
                     "seed": seed, "started": time.time()}  # a new search each run: never mixed with an old one
             # One process asks and tells every trial here: no heartbeats (they are for workers).
             self.study = _create(study_name or f"autocompress-{int(time.time())}",
@@ -232,12 +235,14 @@ def _layer_caps(model, data, levels, max_accuracy_drop, search) -> dict[str, flo
     """
     from ..prune import sensitivity_scan, suggest_sparsities
 
-    scan = sensitivity_scan(model, data, sorted(set([0.0, *levels])))
+    scan = sensitivity_scan(model, data, sorted(set([0.0, *levels])), batchnorm_images=search.batchnorm_images)
     # One-shot pruning loses far more than pruning with fine-tuning, so a layer may lose up to
     # four times the budget (at least 2 points) in the scan and still be worth trying.
     loose = min(99.0, max(4 * max_accuracy_drop, 2.0))
     caps = suggest_sparsities(scan, loose)  # percentage points, like every budget
-    search.note(f"sensitivity caps (one-shot scan on validation, loose drop {loose:.1f} pts): "
+    recalibrated = scan.attrs.get("batchnorm_images", 0)
+    how = f", BatchNormalization statistics re-estimated on {recalibrated:,} training images" if recalibrated else ""
+    search.note(f"sensitivity caps (one-shot scan on validation{how}, loose drop {loose:.1f} pts): "
                 + ", ".join(f"{k} {100 * v:.0f}%" for k, v in caps.items()))
     return caps
 
@@ -415,7 +420,7 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
                  cluster_choices: Iterable[int] = (8, 16, 32), filter_ratios: Iterable[float] = (0.25, 0.5),
                  seed: int = 0, progress: bool = False, on_trial: Callable | None = None, search: str = "guided",
                  validation: float = VALIDATION_FRACTION, storage=None, study_name: str | None = None,
-                 margin_se: float = 1.0) -> AutocompressResult:
+                 margin_se: float = 1.0, batchnorm_images: int = 2000) -> AutocompressResult:
     """Search for the smallest (or fastest) variant within an accuracy budget.
 
     ``objective="size"``: a one-shot sensitivity scan caps each layer's sparsity (sensitive
@@ -467,6 +472,10 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
             input) is at most ``max_accuracy_drop``. 1.0 (default): the drop's upper bound at about 84%
             one-sided confidence must fit, so a variant that meets the budget only by the luck of which
             images are in the validation split is not picked. 0 checks the measured drop alone.
+        batchnorm_images: training images from which the sensitivity scan re-estimates the
+            BatchNormalization statistics after each one-shot cut (see
+            :func:`compresslab.prune.sensitivity_scan`); 0 judges cuts with the model's own statistics,
+            which makes layers followed by BatchNormalization look far more sensitive than they are.
 
     Returns:
         An :class:`AutocompressResult`.
@@ -509,6 +518,9 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
         problems.append("search 'nsga2' explores sparsity, clusters and format: use it with objective 'size'")
     if not _is_number(margin_se, 0) or margin_se > 10:
         problems.append(f"margin_se is {margin_se!r}; give a number of standard errors from 0 to 10")
+    if not _is_int(batchnorm_images, 0):
+        problems.append(f"batchnorm_images is {batchnorm_images!r}; it must be an integer >= 0 (0: the model's own "
+                        "BatchNormalization statistics)")
     if not _is_number(validation, 0, low_open=True) or validation >= 0.5:
         problems.append(f"validation is {validation!r}; give the fraction of training images to carve off, in (0, 0.5)")
     if not problems:
@@ -528,7 +540,7 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
     state = _Search(model, data, max_accuracy_drop=max_accuracy_drop, objective=objective, log=log,
                     max_trials=max_trials, time_budget=time_budget, seed=seed, progress=progress,
                     on_trial=on_trial, space=_space(objective, levels, choices, ratios), storage=storage,
-                    study_name=study_name, sampler=sampler, margin_se=margin_se)
+                    study_name=study_name, sampler=sampler, margin_se=margin_se, batchnorm_images=batchnorm_images)
     state.note(f"choosing on {len(data.y_val):,} validation images carved from training "
                f"({len(data.y_train):,} left for fine-tuning); the test split is read once, at the end")
     state.note(f"within budget: a drop on validation of at most {max_accuracy_drop:g} pts"

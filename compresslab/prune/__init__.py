@@ -50,7 +50,7 @@ from .masks import (
     prunable_layers,
 )
 from .oneshot import apply, by_naive_threshold, by_threshold, to_layer_sparsities, to_sparsity
-from .search import sensitivity_scan, suggest_sparsities
+from .search import BatchNormRecalibration, sensitivity_scan, suggest_sparsities
 from .spec import METHODS, SCHEDULES, SCOPES, STRUCTURES, PruneSpec
 from .workbench import PruningWorkbench
 
@@ -64,7 +64,7 @@ __all__ = [
     # structured
     "filter_pruning", "check_m_by_n", "is_m_by_n",
     # analysis
-    "sensitivity_scan", "suggest_sparsities", "layer_sparsity", "global_sparsity",
+    "sensitivity_scan", "suggest_sparsities", "BatchNormRecalibration", "layer_sparsity", "global_sparsity",
     "prunable_layers", "is_prunable", "positive_zeros",
     # sizes (owned by compresslab.sizes)
     "sparse_bytes", "size_report", "weights_gzip_bytes",

@@ -22,7 +22,7 @@ def sensitivity_scan(model, data: Dataset, sparsities=(0.0, 0.25, 0.5, 0.75, 0.9
     A model with BatchNormalization layers keeps, after a cut, the moving statistics of the
     uncut model, and a cut convolution's outputs no longer have those statistics: judged that
     way, a layer that fine-tuning would easily bring back looks ruined (on a small residual CNN,
-    75% of one convolution "lost" 11 points; with its statistics re-estimated, 1.5). So after
+    75% of one convolution "lost" 11 points; with the statistics re-estimated, 2). So after
     every cut, and for the dense reference too, the scan re-estimates each BatchNormalization
     layer's mean and variance from ``batchnorm_images`` training images (a seeded sample; the
     adaptive-BN evaluation of EagleEye, Li et al. 2020), in layer order. Fine-tuning re-estimates

@@ -364,6 +364,8 @@ def test_autocompress_as_a_stored_study_with_nsga2(trained_student, small_digits
     assert len(stored.trials) == 3 == len(found.records)
     assert {tuple(sorted(t.params)) for t in stored.trials} == {("clusters", "format", "scope", "sparsity_level")}
     assert [r.name for r in cl.studies.study_records(stored)] == [r.name for r in found.records]
+    info = cl.studies.study_info(stored)  # what the search was asked for travels with its trials
+    assert (info["kind"], info["margin_se"], info["batchnorm_images"]) == ("autocompress", 1.0, 2000)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ class BatchNormRecalibration:
                 values = inputs(batch, training=False).numpy().astype(np.float64)
                 total = total + values.sum(axis=axes)
                 total_squares = total_squares + (values ** 2).sum(axis=axes)
-                count += values.size // np.size(values.sum(axis=axes))
+                count += int(np.prod([values.shape[axis] for axis in axes]))
             mean = total / count
             variance = np.maximum(total_squares / count - mean ** 2, 0.0)
             layer.moving_mean.assign(mean.astype(np.float32))

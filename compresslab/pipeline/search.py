@@ -228,32 +228,53 @@ def drop_standard_error(reference_correct, candidate_correct) -> float:
     return float(np.std(candidate - reference, ddof=1) / math.sqrt(reference.size))
 
 
-def _layer_caps(model, data, levels, max_accuracy_drop, search) -> dict[str, float]:
-    """Per-layer sparsity limits from a one-shot sensitivity scan on VALIDATION images.
+# The capped search widens the per-layer caps by these factors of the scan's drop, one at a time.
+CAPS_LOOSENESS = (1, 2, 4, 8, 16, 32)
 
-    ``data`` has a validation split: the scan decides, so it never reads the test split.
+
+def _loose_drop(max_accuracy_drop: float, factor: float = 1) -> float:
+    """The one-shot drop (points) a layer may lose in the scan and still be pruned that far.
+
+    One-shot pruning loses far more than pruning with fine-tuning, so a layer may lose up to four
+    times the budget (at least 2 points) in the scan and still be worth trying; ``factor`` widens it.
     """
-    from ..prune import sensitivity_scan, suggest_sparsities
+    return min(99.0, max(4 * max_accuracy_drop, 2.0) * factor)
+
+
+def _sensitivity(model, data, levels, max_accuracy_drop, search):
+    """The one-shot sensitivity scan on VALIDATION images, and the per-layer caps it gives.
+
+    ``data`` has a validation split: the scan decides, so it never reads the test split. Returns
+    ``(scan, caps)``; :func:`_caps` gives looser caps from the same scan.
+    """
+    from ..prune import sensitivity_scan
 
     scan = sensitivity_scan(model, data, sorted(set([0.0, *levels])), batchnorm_images=search.batchnorm_images)
-    # One-shot pruning loses far more than pruning with fine-tuning, so a layer may lose up to
-    # four times the budget (at least 2 points) in the scan and still be worth trying.
-    loose = min(99.0, max(4 * max_accuracy_drop, 2.0))
-    caps = suggest_sparsities(scan, loose)  # percentage points, like every budget
+    loose = _loose_drop(max_accuracy_drop)
+    caps = _caps(scan, max_accuracy_drop)
     recalibrated = scan.attrs.get("batchnorm_images", 0)
     how = f", BatchNormalization statistics re-estimated on {recalibrated:,} training images" if recalibrated else ""
     search.note(f"sensitivity caps (one-shot scan on validation{how}, loose drop {loose:.1f} pts): "
                 + ", ".join(f"{k} {100 * v:.0f}%" for k, v in caps.items()))
-    return caps
+    return scan, caps
 
 
-def _prune_label(level: float, sparsities: dict[str, float]) -> str:
-    """What a pruning trial really does: the per-layer sparsities, and the level they came from."""
+def _caps(scan, max_accuracy_drop: float, factor: float = 1) -> dict[str, float]:
+    """Each layer's highest scanned sparsity whose one-shot drop is within the (widened) loose drop."""
+    from ..prune import suggest_sparsities
+
+    return suggest_sparsities(scan, _loose_drop(max_accuracy_drop, factor))  # percentage points
+
+
+def _prune_label(level: float, sparsities: dict[str, float], loose: float | None = None) -> str:
+    """What a pruning trial really does: the per-layer sparsities, and the level (and caps) they came from."""
     done = sorted(set(round(100 * v) for v in sparsities.values()))
     if len(done) == 1:
-        return f"prune every layer {done[0]}% (level {100 * level:.0f}%)"
+        return f"prune every layer {done[0]}% (level {100 * level:.0f}%" + (
+            ")" if loose is None else f", caps from loose drop {loose:.1f} pts)")
+    how = "capped by sensitivity" if loose is None else f"capped by sensitivity, loose drop {loose:.1f} pts"
     return ("prune per layer " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in sparsities.items())
-            + f" (level {100 * level:.0f}%, capped by sensitivity)")
+            + f" (level {100 * level:.0f}%, {how})")
 
 
 def _depthwise(model, clusters: int) -> dict:
@@ -264,8 +285,12 @@ def _depthwise(model, clusters: int) -> dict:
     return {"depthwise_clusters": clusters} if has else {}
 
 
-def _prune_step(level: float, caps: dict[str, float], scope: str, epochs: int) -> tuple[dict, str]:
-    """One pruning trial's step and label: per-layer sparsities capped by the scan, or global ranking."""
+def _prune_step(level: float, caps: dict[str, float], scope: str, epochs: int,
+                loose: float | None = None) -> tuple[dict, str]:
+    """One pruning trial's step and label: per-layer sparsities capped by the scan, or global ranking.
+
+    ``loose``: the widened scan drop the caps came from, named in the label (None: the first caps).
+    """
     if scope == "global":
         # Deep Compression's way: one magnitude ranking across every prunable layer, no caps, pruned
         # gradually while fine-tuning (one-shot when there is no fine-tuning).
@@ -274,7 +299,7 @@ def _prune_step(level: float, caps: dict[str, float], scope: str, epochs: int) -
         return step, f"prune {100 * level:.0f}% global (one ranking across layers, no caps)"
     sparsities = {layer: min(level, cap) for layer, cap in caps.items()}
     return ({"step": "prune", "sparsities": sparsities, "epochs": epochs, "schedule": "oneshot"},
-            _prune_label(level, sparsities))
+            _prune_label(level, sparsities, loose))
 
 
 def _highest_level(search: _Search, levels, caps, scope: str, epochs: int):
@@ -297,7 +322,8 @@ def _highest_level(search: _Search, levels, caps, scope: str, epochs: int):
         outcome = tried.get(signature)
         if outcome is None:
             outcome = search.trial(search.model, [step], label,
-                                   params={"sparsity_level": level, "scope": scope, "clusters": 0, "format": "keras"})
+                                   params={"sparsity_level": level, "scope": scope, "caps_looseness": 1,
+                                           "clusters": 0, "format": "keras"})
             if outcome is None:
                 return None
             tried[signature] = outcome
@@ -314,16 +340,24 @@ def _highest_level(search: _Search, levels, caps, scope: str, epochs: int):
 
 def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accuracy_drop):
     model = search.model
-    caps = _layer_caps(model, search.data, levels, max_accuracy_drop, search)
+    scan, caps = _sensitivity(model, search.data, levels, max_accuracy_drop, search)
     levels = sorted(levels)
     found = _highest_level(search, levels, caps, "capped", epochs)
     if found is None:
         return
     best_pruned, best_level, best_label = found
-    scope = "capped"
+    scope, looseness = "capped", 1
     # The one-shot scan's caps are cautious: a layer fine-tuned after pruning often keeps accuracy at a
-    # sparsity the scan ruled out. Where the caps held every layer below a level, that level is also
-    # tried with one global ranking and no caps; it removes more weights than any capped trial did.
+    # sparsity the scan ruled out. First the caps are widened step by step at the level found (each
+    # step prunes every layer at least as much as the last), while the trial stays within budget.
+    if best_level is not None and any(cap < best_level for cap in caps.values()):
+        loosened = _loosen_caps(search, scan, caps, best_level, epochs, max_accuracy_drop)
+        if loosened is None:
+            return
+        if loosened[0] is not None:
+            best_pruned, best_label, caps, looseness = loosened
+    # Where the caps still held every layer below a level, that level is also tried with one global
+    # ranking and no caps; it removes more weights than any capped trial did.
     applied = max([min(best_level, cap) for cap in caps.values()], default=0.0) if best_level is not None else 0.0
     above = [level for level in levels if level > applied]
     if above and (best_level is None or any(cap < best_level for cap in caps.values())):
@@ -333,7 +367,7 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
         if found is None:
             return
         if found[0] is not None:
-            (best_pruned, best_level, best_label), scope = found, "global"
+            (best_pruned, best_level, best_label), scope, looseness = found, "global", 1
     start = best_pruned.model if best_pruned is not None else model
     prefix = best_pruned.steps if best_pruned is not None else []
     best_label = best_label + " + " if best_label else ""
@@ -346,27 +380,65 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
                                        {"step": "export", "format": "codec"}],
                                f"{best_label}{clusters} clusters ({math.log2(clusters):.0f}-bit indices) + codec",
                                prefix,
-                               params={"sparsity_level": kept, "scope": scope, "clusters": clusters,
-                                       "format": "codec"})
+                               params={"sparsity_level": kept, "scope": scope, "caps_looseness": looseness,
+                                       "clusters": clusters, "format": "codec"})
         if outcome is None:
             return
         if outcome[1]:
             break
     search.trial(start, [{"step": "quantize", "mode": "int8"}],
                  f"{best_label}int8 TFLite", prefix,
-                 params={"sparsity_level": kept, "scope": scope, "clusters": 0, "format": "int8"})
+                 params={"sparsity_level": kept, "scope": scope, "caps_looseness": looseness, "clusters": 0,
+                         "format": "int8"})
+
+
+def _loosen_caps(search: _Search, scan, caps, level: float, epochs: int, max_accuracy_drop: float):
+    """Widen the scan's caps (:data:`CAPS_LOOSENESS`) at ``level`` while the fine-tuned trial stays in budget.
+
+    Each wider loose drop caps every layer at least as high as the last, so each accepted trial has
+    at least as many zeros in every layer. Returns ``(result, label, caps, factor)`` of the last trial
+    within budget (``(None, None, caps, 1)`` when none was), or None when the search ran out of
+    trials or time.
+    """
+    current = {layer: min(level, cap) for layer, cap in caps.items()}
+    factors = CAPS_LOOSENESS[1:]
+    search.note(f"the caps held some layers below {100 * level:.0f}%: widening them at {100 * level:.0f}% "
+                f"(loose drops " + ", ".join(f"{_loose_drop(max_accuracy_drop, f):.1f}" for f in factors)
+                + " pts) while within budget")
+    best = (None, None, caps, 1)
+    for factor in factors:
+        wider = _caps(scan, max_accuracy_drop, factor)
+        sparsities = {layer: min(level, cap) for layer, cap in wider.items()}
+        if sparsities == current:
+            continue
+        step, label = _prune_step(level, wider, "capped", epochs, _loose_drop(max_accuracy_drop, factor))
+        outcome = search.trial(search.model, [step], label,
+                               params={"sparsity_level": level, "scope": "capped", "caps_looseness": factor,
+                                       "clusters": 0, "format": "keras"})
+        if outcome is None:
+            return None
+        result, ok = outcome
+        if not ok:
+            break
+        best, current = (result, label, wider, factor), sparsities
+        if all(value >= level for value in sparsities.values()):
+            break  # every layer at the level: nothing left to widen
+    return best
 
 
 def _search_sampled(search: _Search, *, levels, epochs, max_accuracy_drop):
     """Let the study's sampler (e.g. NSGA-II with the budget as a constraint) choose every knob."""
     model = search.model
-    caps = _layer_caps(model, search.data, levels, max_accuracy_drop, search)
+    scan, _ = _sensitivity(model, search.data, levels, max_accuracy_drop, search)
     while not search.out_of_budget():
         trial = search.ask()
         level, clusters, form = trial.params["sparsity_level"], trial.params["clusters"], trial.params["format"]
+        factor = trial.params["caps_looseness"]
         steps, label = [], []
         if level > 0:
-            step, text = _prune_step(level, caps, trial.params["scope"], epochs)
+            loose = _loose_drop(max_accuracy_drop, factor) if factor != 1 else None
+            step, text = _prune_step(level, _caps(scan, max_accuracy_drop, factor), trial.params["scope"], epochs,
+                                     loose)
             steps.append(step)
             label.append(text)
         if form == "int8":
@@ -405,6 +477,7 @@ def _space(objective: str, levels, choices, ratios) -> dict:
     if objective == "size":
         return {"sparsity_level": distributions.CategoricalDistribution([0.0, *sorted(levels)]),
                 "scope": distributions.CategoricalDistribution(["capped", "global"]),
+                "caps_looseness": distributions.CategoricalDistribution(list(CAPS_LOOSENESS)),
                 "clusters": distributions.CategoricalDistribution([0, *sorted(choices)]),
                 "format": distributions.CategoricalDistribution(["keras", "codec", "int8"])}
     return {"mode": distributions.CategoricalDistribution(["int8", "dynamic", "float16"]),
@@ -425,9 +498,12 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
 
     ``objective="size"``: a one-shot sensitivity scan caps each layer's sparsity (sensitive
     layers are pruned less); a binary search over the sparsity ``levels`` finds the highest level
-    that stays within budget after ``epochs`` of fine-tuning (mask held). Where the caps held every
-    layer below that level, the levels above are searched again with one global magnitude ranking and
-    no caps (Deep Compression's way, pruned gradually while fine-tuning). Then the pruned model is
+    that stays within budget after ``epochs`` of fine-tuning (mask held). Where the caps held some
+    layers below that level, they are widened at it, step by step (the scan's loose drop times
+    :data:`CAPS_LOOSENESS`: each step prunes every layer at least as much as the last), while the
+    fine-tuned trial stays within budget. Where the caps still held every layer below that level, the
+    levels above are searched again with one global magnitude ranking and no caps (Deep Compression's
+    way, pruned gradually while fine-tuning). Then the pruned model is
     clustered with the fewest centroids (index bits) that stay within budget (depthwise kernels too) and stored with
     compresslab's codec, and int8 TFLite is tried as an alternative format. ``objective="latency"``:
     int8 / dynamic / float16 TFLite, then filter pruning + int8, by LiteRT latency (1 thread).
@@ -440,8 +516,8 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
     or raised by ``on_trial``) ends the search early and returns it with ``interrupted=True``.
 
     ``search="guided"`` (default) runs the steps above, each step's choice fixed by the previous
-    results; ``search="nsga2"`` lets Optuna's NSGA-II sampler choose sparsity level, clusters and
-    format for every trial, with the budget as a constraint (for ``max_trials`` of a few dozen).
+    results; ``search="nsga2"`` lets Optuna's NSGA-II sampler choose sparsity level, scope, how far
+    the caps are widened (``caps_looseness``), clusters and format for every trial, with the budget as a constraint (for ``max_trials`` of a few dozen).
 
     Args:
         model: a trained tf_keras model (not modified).

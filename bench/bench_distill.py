@@ -55,6 +55,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--teacher-epochs", type=int, default=3, help="seed_cnn training epochs (cached)")
+    parser.add_argument("--shift", type=int, default=0,
+                        help="DistillSpec.shift for BOTH students: each training image moved by up to this many "
+                             "pixels, the teacher seeing the distilled student's shifted image (0: none)")
     parser.add_argument("--select-on-validation", action="store_true",
                         help="the honest protocol: carve a 10%% validation split from the training images, choose "
                              "T and alpha on it (grid below, selection seed only), then report the chosen "
@@ -84,7 +87,8 @@ def choose_on_validation(args, data, teacher, teacher_train_logits) -> dict:
     scratch_errors = []
     for seed in seeds:
         student = cl.models.build("student_cnn", data.input_shape, data.num_classes, seed=seed, width=args.width)
-        budget = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=seed)
+        budget = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=seed,
+                      shift=args.shift)
         scratch, _ = distillation.train_from_scratch(student, data, distillation.DistillSpec(**budget))
         scratch_errors.append(test_errors(scratch, data, "validation"))
         log(f"selection seed {seed}: scratch {scratch_errors[-1]} validation errors")
@@ -126,8 +130,10 @@ def main(argv=None) -> dict:
     log(f"teacher seed_cnn ({teacher_source}): {teacher_errors} errors / {len(data.x_test)}, "
         f"{teacher_params:,} params")
 
-    # The teacher's logits on the training images are the same for every seed: compute them once.
-    teacher_train_logits = cl.models.predict_logits(distillation.logits_model(teacher), data.x_train)
+    # The teacher's logits on the training images are the same for every seed: compute them once
+    # (with a shift the teacher runs on every shifted batch instead).
+    teacher_train_logits = (None if args.shift else
+                            cl.models.predict_logits(distillation.logits_model(teacher), data.x_train))
     selection = None
     if args.select_on_validation:
         selection = choose_on_validation(args, data, teacher, teacher_train_logits)
@@ -136,7 +142,8 @@ def main(argv=None) -> dict:
     runs = []
     for seed in range(args.seeds):
         spec = distillation.DistillSpec(temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
-                                        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=seed)
+                                        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=seed,
+                                        shift=args.shift)
         student = cl.models.build("student_cnn", data.input_shape, data.num_classes, seed=seed, width=args.width)
         run_started = time.perf_counter()
         scratch, _ = distillation.train_from_scratch(student, data, spec)
@@ -178,8 +185,9 @@ def main(argv=None) -> dict:
         "student": {"arch": "student_cnn", "width": args.width, "params": int(student_params),
                     "params_ratio_vs_teacher": round(params_ratio, 4)},
         "budget": {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": "Adam",
-                   "learning_rate": args.learning_rate,
-                   "note": "scratch and distilled students of one seed start from the same initial weights"},
+                   "learning_rate": args.learning_rate, "shift_pixels": args.shift,
+                   "note": "scratch and distilled students of one seed start from the same initial weights"
+                           + (" and see images shifted the same way (seeded)" if args.shift else "")},
         "distill": {"temperature": args.temperature, "alpha": args.alpha},
         "selection": selection,
         "selection_note": (

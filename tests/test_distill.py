@@ -435,3 +435,88 @@ def test_shared_teacher_logits_are_checked_and_used(trained_seed_cnn, small_digi
     computed, _ = core.distill(trained_seed_cnn, student, small_digits, spec)
     for a, b in zip(with_shared.get_weights(), computed.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# shift: consistent teaching on randomly shifted images
+
+
+@pytest.mark.parametrize("value", [-1, 9, 1.5, True])
+def test_spec_refuses_a_bad_shift_naming_it(value):
+    with pytest.raises(ValueError, match=r"DistillSpec.shift is .*integer from 0 to 8"):
+        core.DistillSpec(shift=value)
+
+
+def _shifted_by(original, moved, shift):
+    """The (dy, dx) within +-shift that turns ``original`` into ``moved`` with zeros filling in, or None."""
+    size = original.shape[0]
+    padded = np.pad(original, ((shift, shift), (shift, shift), (0, 0)))
+    for dy in range(-shift, shift + 1):
+        for dx in range(-shift, shift + 1):
+            window = padded[shift - dy : shift - dy + size, shift - dx : shift - dx + size]
+            if np.array_equal(window, moved):
+                return dy, dx
+    return None
+
+
+def test_random_shift_moves_each_image_by_whole_pixels_in_training_only(small_digits):
+    layer = core.training.random_shift(small_digits.input_shape, 2, seed=0)
+    images = small_digits.x_train[:32]
+    moved = layer(images, training=True).numpy()
+    offsets = [_shifted_by(a, b, 2) for a, b in zip(images, moved)]
+    assert None not in offsets  # every image is a whole-pixel shift of itself, zeros filling the border
+    assert len(set(offsets)) > 3  # a shift of its own per image, not one per batch
+    np.testing.assert_array_equal(layer(images, training=False).numpy(), images)
+    assert core.training.random_shift(small_digits.input_shape, 0) is None
+    with pytest.raises(ValueError, match=r"shift is 14 pixels; images of 28x28 allow less than half their side \(at most 13\)"):
+        core.training.random_shift(small_digits.input_shape, 14)
+
+
+def test_with_a_shift_the_teacher_sees_the_students_shifted_images(trained_seed_cnn, small_digits):
+    student = small_student(small_digits)
+    distiller = core.Distiller(student, trained_seed_cnn, temperature=3.0, alpha=0.2, shift=2)
+    x, y = small_digits.x_train[:32], small_digits.y_train[:32]
+    distiller.shifter = lambda images, training: tf.roll(images, 3, axis=2)  # a known shift, to check the wiring
+    total = float(distiller.compute_distillation_loss(x, y, training=True)[0])
+    rolled = tf.roll(x, 3, axis=2)
+    expected = core.distillation_loss(y, student(rolled, training=True), trained_seed_cnn(rolled, training=False),
+                                      temperature=3.0, alpha=0.2)[0]
+    unshifted_teacher = core.distillation_loss(y, student(rolled, training=True), trained_seed_cnn(x, training=False),
+                                               temperature=3.0, alpha=0.2)[0]
+    assert total == pytest.approx(float(expected), rel=1e-5)
+    assert abs(total - float(unshifted_teacher)) > 1e-3  # the check can fail: the teacher's view matters
+    # evaluation is never shifted, and precomputed logits (of unshifted images) are refused in training
+    assert float(distiller.compute_distillation_loss(x, y)[0]) != pytest.approx(total, rel=1e-5)
+    with pytest.raises(ValueError, match="precomputed teacher logits cannot be used with shift"):
+        distiller.compute_distillation_loss((x, trained_seed_cnn(x, training=False)), y, training=True)
+
+
+def test_distill_with_a_shift_refuses_shared_unshifted_logits(trained_seed_cnn, small_digits):
+    shared = cl.models.predict_logits(trained_seed_cnn, small_digits.x_train)
+    with pytest.raises(ValueError, match="teacher_train_logits were given with shift=2"):
+        core.distill(trained_seed_cnn, small_student(small_digits), small_digits,
+                     core.DistillSpec(epochs=1, shift=2), teacher_train_logits=shared)
+
+
+def test_shifted_scratch_and_shifted_distill_at_alpha_one_train_the_same_model(trained_seed_cnn, small_digits):
+    """Same budget, same start, same shifts: alpha = 1 leaves only the labels, as in the scratch baseline."""
+    student = small_student(small_digits, seed=3)
+    spec = core.DistillSpec(temperature=5, alpha=1.0, epochs=1, batch_size=50, seed=3, shift=2)
+    distilled, _ = core.distill(trained_seed_cnn, student, small_digits, spec)
+    scratch, history = core.train_from_scratch(student, small_digits, spec, track_test=True)
+    for a, b in zip(distilled.get_weights(), scratch.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    again, _ = core.train_from_scratch(student, small_digits, spec)
+    assert same_weights(weights_of(again), weights_of(scratch))  # seeded: the same shifts every run
+    unshifted, _ = core.train_from_scratch(student, small_digits, core.DistillSpec(
+        temperature=5, alpha=1.0, epochs=1, batch_size=50, seed=3))
+    assert not same_weights(weights_of(unshifted), weights_of(scratch))
+    assert scratch.compresslab_info["spec"]["shift"] == 2 and len(history.history["val_accuracy"]) == 1
+
+
+def test_the_pipeline_distill_step_takes_a_shift(trained_seed_cnn, small_digits):
+    with pytest.raises(ValueError, match=r"DistillSpec.shift is -1; it must be an integer from 0 to 8"):
+        cl.pipeline.validate_recipe([{"step": "distill", "shift": -1}])
+    result = cl.run_pipeline(trained_seed_cnn, small_digits, [{"step": "distill", "epochs": 1, "shift": 1}],
+                             measure_input=False)
+    assert result.model.compresslab_info["spec"]["shift"] == 1

@@ -9,6 +9,8 @@ from ..specs import Spec, check_int, check_number
 # A teacher whose test accuracy is within this fraction of the way from chance to perfect is
 # called untrained: distilling from it teaches the student noise.
 UNTRAINED_MARGIN = 0.1
+# The largest random shift, in pixels (a quarter of a 32-pixel image).
+MAX_SHIFT = 8
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class DistillSpec(Spec):
         batch_size: images per step (>= 1).
         learning_rate: Adam's learning rate (> 0).
         seed: seeds shuffling, so two runs with the same spec and student repeat.
+        shift: each training image is moved by a random whole number of pixels, up to ``shift`` in
+            each direction (the border filled with zeros), anew in every step; 0 (default) trains on
+            the images as they are. In :func:`distill` the teacher sees the same shifted image as
+            the student ("consistent teaching", Beyer et al. 2022), so it runs on every batch; the
+            from-scratch baseline is trained on the same kind of shifted images.
 
     Example:
         >>> DistillSpec(temperature=4, alpha=0.5, epochs=5)
@@ -41,6 +48,7 @@ class DistillSpec(Spec):
     batch_size: int = 64
     learning_rate: float = 1e-3
     seed: int = 0
+    shift: int = 0
 
     def __post_init__(self):
         check_number(self, "temperature", 0, None, low_open=True)
@@ -49,3 +57,4 @@ class DistillSpec(Spec):
         check_int(self, "batch_size", 1, None)
         check_number(self, "learning_rate", 0, None, low_open=True)
         check_int(self, "seed", 0, None)
+        check_int(self, "shift", 0, MAX_SHIFT)

@@ -80,7 +80,7 @@ class Distiller(keras.Model):
     """
 
     def __init__(self, student: keras.Model, teacher: keras.Model, *, temperature: float, alpha: float,
-                 name: str = "distiller"):
+                 shift: int = 0, seed: int = 0, name: str = "distiller"):
         super().__init__(name=name)
         if student is teacher:
             raise ValueError("the student and the teacher are the same model; distill into a separate student")
@@ -88,6 +88,7 @@ class Distiller(keras.Model):
         self.teacher = teacher
         self.temperature = _check_temperature(temperature)
         self.alpha = _check_alpha(alpha)
+        self.shifter = random_shift(student.input_shape[1:], shift, seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.hard_tracker = keras.metrics.Mean(name="hard_loss")
         self.soft_tracker = keras.metrics.Mean(name="soft_loss")
@@ -109,7 +110,16 @@ class Distiller(keras.Model):
         return self.student(images, training=training)
 
     def compute_distillation_loss(self, x, y, training: bool = False):
-        """``(total, hard, soft, student_logits)`` for a batch (used by train_step and tests)."""
+        """``(total, hard, soft, student_logits)`` for a batch (used by train_step and tests).
+
+        With a shift, a training batch is shifted first and the teacher's logits are taken on the
+        shifted images (precomputed logits are refused: they belong to the unshifted ones).
+        """
+        if training and self.shifter is not None:
+            if isinstance(x, (tuple, list)):
+                raise ValueError("precomputed teacher logits cannot be used with shift > 0: the teacher "
+                                 "must see each shifted image")
+            x = self.shifter(x, training=True)
         images, teacher_logits = self._split(x)
         student_logits = self.student(images, training=training)
         total, hard, soft = distillation_loss(y, student_logits, teacher_logits,
@@ -139,6 +149,53 @@ class Distiller(keras.Model):
         x, y = data[0], data[1]
         total, hard, soft, student_logits = self.compute_distillation_loss(x, y, training=False)
         return self._update(y, total, hard, soft, student_logits)
+
+
+def random_shift(input_shape, shift: int, seed: int = 0):
+    """A layer moving each image by up to ``shift`` whole pixels in each direction (zeros fill in), or None.
+
+    Active only in training (``layer(images, training=True)``); a new shift per image and step.
+    """
+    if not shift:
+        return None
+    height, width = int(input_shape[0]), int(input_shape[1])
+    if 2 * shift >= min(height, width):
+        raise ValueError(f"shift is {shift} pixels; images of {height}x{width} allow less than half their side "
+                         f"(at most {(min(height, width) - 1) // 2})")
+    return keras.layers.RandomTranslation(shift / height, shift / width, fill_mode="constant",
+                                          interpolation="nearest", fill_value=0.0, seed=seed)
+
+
+class _ShiftedLabels(keras.Model):
+    """Trains ``student`` (logits output) on the labels alone, each batch shifted as :class:`Distiller` shifts it."""
+
+    def __init__(self, student: keras.Model, shift: int, seed: int):
+        super().__init__(name="shifted_labels")
+        self.student = student
+        self.shifter = random_shift(student.input_shape[1:], shift, seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker]
+
+    def call(self, inputs, training=None):
+        return self.student(inputs, training=training)
+
+    def train_step(self, data):
+        images, labels = data[0], tf.cast(tf.reshape(data[1], [-1]), tf.int32)
+        images = self.shifter(images, training=True)
+        with tf.GradientTape() as tape:
+            logits = self.student(images, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+            if self.student.losses:
+                loss = loss + tf.add_n(self.student.losses)
+        variables = self.student.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.loss_tracker.update_state(loss)
+        self.accuracy_tracker.update_state(labels, logits)
+        return {metric.name: metric.result() for metric in self.metrics}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,9 +302,11 @@ def distill(teacher: keras.Model, student: keras.Model, data: Dataset, spec: Dis
             (``val_*`` in the history). For display only: nothing is chosen with it.
         cache_teacher: compute the teacher's logits on the training images once instead of
             in every step (identical values, since the teacher runs in inference mode; much
-            faster when the teacher is large).
+            faster when the teacher is large). With ``spec.shift`` the teacher runs on every
+            shifted batch instead.
         teacher_train_logits: the teacher's logits on ``data.x_train``, computed beforehand, to
             share them between runs (several seeds); shape ``(len(x_train), num_classes)``.
+            Refused with ``spec.shift`` (they are logits of the unshifted images).
 
     Returns:
         ``(distilled_student, history)``: the new compiled student (same output as the student
@@ -273,10 +332,15 @@ def distill(teacher: keras.Model, student: keras.Model, data: Dataset, spec: Dis
 
     trained = clone(student)
     trained_view = logits_model(trained)  # shares the clone's weights: training it trains the clone
-    distiller = Distiller(trained_view, teacher_view, temperature=spec.temperature, alpha=spec.alpha)
+    distiller = Distiller(trained_view, teacher_view, temperature=spec.temperature, alpha=spec.alpha,
+                          shift=spec.shift, seed=spec.seed)
     distiller.compile(optimizer=keras.optimizers.Adam(spec.learning_rate))
     inputs = data.x_train
-    if teacher_train_logits is not None:
+    if spec.shift:  # the teacher runs on every shifted batch: there is nothing to cache
+        if teacher_train_logits is not None:
+            raise ValueError(f"teacher_train_logits were given with shift={spec.shift}: they are the teacher's "
+                             "logits on the unshifted images, and a shifted image needs its own; leave them out")
+    elif teacher_train_logits is not None:
         teacher_train_logits = np.asarray(teacher_train_logits, dtype=np.float32)
         expected = (len(data.x_train), data.num_classes)
         if teacher_train_logits.shape != expected:
@@ -326,12 +390,27 @@ def train_from_scratch(student: keras.Model, data: Dataset, spec: DistillSpec | 
     _check_data(data, ("student", student))
     trained = clone(student)
     compile_for_classification(trained, spec.learning_rate)
+    if spec.shift:
+        return _from_scratch_shifted(trained, data, spec, progress, track_test)
     history = train_classifier(
         trained, data, epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed,
         learning_rate=spec.learning_rate, progress=False, compile=False,
         # The test tracker runs first so the progress callable sees its figure.
         callbacks=([_TestTracker(data)] if track_test else []) + _callbacks(spec.epochs, progress, "from scratch"),
     )
+    trained.compresslab_info = {"technique": "scratch", "spec": spec.to_dict()}
+    return trained, history
+
+
+def _from_scratch_shifted(trained, data: Dataset, spec: DistillSpec, progress, track_test: bool):
+    """:func:`train_from_scratch` with ``spec.shift``: the same batches as :func:`distill`, shifted alike."""
+    trainer = _ShiftedLabels(logits_model(trained), spec.shift, spec.seed)  # shares ``trained``'s weights
+    trainer.compile(optimizer=keras.optimizers.Adam(spec.learning_rate))
+    set_seed(spec.seed)  # as distill does right before fitting
+    history = fit_arrays(trainer, data.x_train, data.y_train, epochs=spec.epochs, batch_size=spec.batch_size,
+                         callbacks=([_TestTracker(data, trained)] if track_test else [])
+                         + _callbacks(spec.epochs, progress, "from scratch"))
+    compile_for_classification(trained, spec.learning_rate)
     trained.compresslab_info = {"technique": "scratch", "spec": spec.to_dict()}
     return trained, history
 
@@ -344,12 +423,13 @@ class _TestTracker(keras.callbacks.Callback):
     epoch, so callables see the figure in ``logs``.
     """
 
-    def __init__(self, data: Dataset):
+    def __init__(self, data: Dataset, model: keras.Model | None = None):
         super().__init__()
         self.data = data
+        self.measured = model  # the model to measure (default: the one being fitted)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        logits = predict_logits(self.model, self.data.x_test)
+        logits = predict_logits(self.measured if self.measured is not None else self.model, self.data.x_test)
         logs["val_accuracy"] = float(np.mean(logits.argmax(axis=1) == self.data.y_test))

@@ -70,7 +70,8 @@ def _check_distill(where, params, problems):
         problems.append(f"{where}: width is {params['width']!r}; it must be a number > 0")
     _spec_problem(where, lambda: DistillSpec(temperature=params["temperature"], alpha=params["alpha"],
                                              epochs=params["epochs"], batch_size=params["batch_size"],
-                                             learning_rate=params["learning_rate"]), problems)
+                                             learning_rate=params["learning_rate"], shift=params["shift"]),
+                  problems)
 
 
 def _check_prune(where, params, problems):
@@ -299,6 +300,7 @@ class DistillStep(StepSpec):
     epochs: int = 5
     batch_size: int = 64
     learning_rate: float = 1e-3
+    shift: int = 0
 
 
 @dataclass(frozen=True)

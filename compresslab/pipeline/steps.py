@@ -59,7 +59,8 @@ def _run_distill(model, data, step, seed, progress):
     kwargs = {"width": step["width"]} if step["student"] == "student_cnn" else {}
     student = build(step["student"], data.input_shape, data.num_classes, seed=seed, **kwargs)
     spec = DistillSpec(temperature=step["temperature"], alpha=step["alpha"], epochs=step["epochs"],
-                       batch_size=step["batch_size"], learning_rate=step["learning_rate"], seed=seed)
+                       batch_size=step["batch_size"], learning_rate=step["learning_rate"], seed=seed,
+                       shift=step["shift"])
     trained, _history = distill(model, student, data, spec, progress=progress)
     return trained
 

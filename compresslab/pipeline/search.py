@@ -25,6 +25,7 @@ from ..data import Dataset
 from ..measure import measure
 from ..modelio.convert import ModelTypeError, is_keras3_model, model_type_error
 from ..models import check_model_fits, predict_logits
+from ..prune.masks import global_sparsity
 from ..records import ExperimentLog, Record
 from ..sizes import deployable_bytes
 from ..tflite import TFLiteArtifact
@@ -356,12 +357,13 @@ def _search_size(search: _Search, *, levels, cluster_choices, epochs, max_accura
             return
         if loosened[0] is not None:
             best_pruned, best_label, caps, looseness = loosened
-    # Where the caps still held every layer below a level, that level is also tried with one global
-    # ranking and no caps; it removes more weights than any capped trial did.
-    applied = max([min(best_level, cap) for cap in caps.values()], default=0.0) if best_level is not None else 0.0
+    # Where the caps still held layers below the level, the levels above the share of weights the
+    # capped pick removed are also tried with one global ranking and no caps: each removes more
+    # weights than the capped pick did (a global level L removes exactly L of the prunable weights).
+    applied = global_sparsity(best_pruned.model) if best_pruned is not None else 0.0
     above = [level for level in levels if level > applied]
     if above and (best_level is None or any(cap < best_level for cap in caps.values())):
-        search.note(f"the caps kept every layer at or below {100 * applied:.0f}%: trying "
+        search.note(f"the capped pick removed {100 * applied:.0f}% of the prunable weights: trying "
                     + ", ".join(f"{100 * level:.0f}%" for level in above) + " with one global ranking, no caps")
         found = _highest_level(search, above, caps, "global", epochs)
         if found is None:

@@ -110,6 +110,7 @@ def choose_on_validation(args, data, teacher, teacher_train_logits) -> dict:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     started = time.perf_counter()
+    load_at_start = os.getloadavg()
     data = cl.load_dataset("mnist", data_dir=args.data_dir, validation=0.1 if args.select_on_validation else 0.0)
     if args.quick:
         data = data.subset(train=3000, test=1000, seed=0, validation=500 if args.select_on_validation else None)
@@ -219,6 +220,7 @@ def main(argv=None) -> dict:
                 "met": bool(gap_closed is not None and gap_closed >= 0.3)},
         },
         "seconds": round(time.perf_counter() - started, 1),
+        "machine": {"cpus": os.cpu_count(), "load_at_start": load_at_start, "load_at_end": os.getloadavg()},
         "versions": cl._keras.versions(),
     }
     output = Path(args.output)

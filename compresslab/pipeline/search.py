@@ -503,9 +503,10 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
     that stays within budget after ``epochs`` of fine-tuning (mask held). Where the caps held some
     layers below that level, they are widened at it, step by step (the scan's loose drop times
     :data:`CAPS_LOOSENESS`: each step prunes every layer at least as much as the last), while the
-    fine-tuned trial stays within budget. Where the caps still held every layer below that level, the
-    levels above are searched again with one global magnitude ranking and no caps (Deep Compression's
-    way, pruned gradually while fine-tuning). Then the pruned model is
+    fine-tuned trial stays within budget. Where the caps still held some layers below that level, the
+    levels above the share of prunable weights the capped pick removed are searched again with one
+    global magnitude ranking and no caps (Deep Compression's way, pruned gradually while fine-tuning);
+    a global pick within budget removes more weights, and replaces it. Then the pruned model is
     clustered with the fewest centroids (index bits) that stay within budget (depthwise kernels too) and stored with
     compresslab's codec, and int8 TFLite is tried as an alternative format. ``objective="latency"``:
     int8 / dynamic / float16 TFLite, then filter pruning + int8, by LiteRT latency (1 thread).

@@ -229,3 +229,19 @@ def test_catalogue_english_matches_the_size_names_it_translates():
     assert common.display_label("conv1") == "conv1"   # not a known label: unchanged
     with pytest.raises(ValueError, match="'biggest'.*smallest"):
         tradeoff.fig_tradeoff(_frame().iloc[:0], size="biggest")
+
+
+def test_the_tradeoff_accuracy_axis_names_the_split_its_points_were_measured_on():
+    test_only = tradeoff.fig_tradeoff(_frame())
+    assert test_only.layout.yaxis.title.text == "test accuracy (%)"
+    chosen = _frame().assign(**{"extra.split": "validation"})  # autocompress's trials: measured on validation
+    figure = tradeoff.fig_tradeoff(chosen)
+    assert figure.layout.yaxis.title.text == "validation accuracy (%)"
+    assert all("measured on the validation split" in text for trace in figure.data[:3] for text in trace.hovertext)
+    mixed = _frame().assign(**{"extra.split": ["validation", "test", None]})
+    figure = tradeoff.fig_tradeoff(mixed)
+    assert figure.layout.yaxis.title.text.startswith("accuracy (%): validation and test points")
+    hovers = {trace.name: trace.hovertext[0] for trace in figure.data[:3]}
+    assert "validation split" in hovers["baseline"] and "validation split" not in hovers["quantize"]
+    cl.set_language("zh")
+    assert tradeoff.fig_tradeoff(chosen).layout.yaxis.title.text == "验证集准确率（%）"

@@ -41,6 +41,8 @@ def hover_text(row, size_bytes, source) -> str:
         t("plot.hover_size", size=size_bytes, measure=html.escape(size_measure_label(source))) if size_bytes
         else t("plot.hover_no_size"),
     ]
+    if row.get("extra.split") == "validation":
+        lines.insert(2, t("plot.hover_validation"))
     reference_bytes = row.get("ratio_reference_bytes")
     if not _number(reference_bytes):
         reference_bytes = row.get("dense_float32_bytes")
@@ -57,9 +59,23 @@ def _number(value) -> bool:
     return isinstance(value, (int, float, np.number)) and not (isinstance(value, float) and math.isnan(value))
 
 
+def _accuracy_title(frame, sizes, accuracies) -> str:
+    """The accuracy axis title: which split the plotted points were measured on."""
+    splits = frame["extra.split"].tolist() if "extra.split" in frame else [None] * len(frame)
+    plotted = {"validation" if splits[i] == "validation" else "test" for i in range(len(frame))
+               if sizes[i] is not None and accuracies[i] is not None}
+    if plotted == {"validation"}:
+        return t("plot.validation_accuracy")
+    return t("plot.mixed_accuracy") if len(plotted) > 1 else t("plot.test_accuracy")
+
+
 def fig_tradeoff(frame, *, size: str = "smallest", title: str | None = None,
                  highlight=None, height: int = 420) -> go.Figure:
-    """Scatter of size (log x axis) against test accuracy, one colour per technique, Pareto front drawn.
+    """Scatter of size (log x axis) against accuracy, one colour per technique, Pareto front drawn.
+
+    The accuracy axis says which split the points were measured on: test (a record without
+    ``extra.split``, or with ``"test"``), validation (every point ``extra.split == "validation"``,
+    as in ``autocompress(...).frame()``), or both, and then each validation point says so.
 
     Args:
         frame: a DataFrame from :func:`compresslab.to_frame` (one row per variant).
@@ -111,8 +127,9 @@ def fig_tradeoff(frame, *, size: str = "smallest", title: str | None = None,
         ))
     x_title = t("plot.size_axis", measure=size_measure_label(size))
     plotted = [sizes[i] for i in range(len(sizes)) if sizes[i] is not None]
-    layout = base_layout(t("plot.tradeoff_title") if title is None else title, x_title, t("plot.test_accuracy"),
-                         height=height, xaxis=log_axis(plotted), hovermode="closest")
+    layout = base_layout(t("plot.tradeoff_title") if title is None else title, x_title,
+                         _accuracy_title(frame, sizes, accuracies), height=height, xaxis=log_axis(plotted),
+                         hovermode="closest")
     return go.Figure(data=traces, layout=layout)
 
 

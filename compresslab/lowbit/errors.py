@@ -8,13 +8,12 @@ taken from LiteRT with every intermediate tensor kept, on images that are NOT th
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from ..data import Dataset
 from ..layers import kernel_variables
 from ..tflite import TFLiteArtifact, convert
+from . import litert_child
 from .fileweights import file_weights
 
 
@@ -43,36 +42,9 @@ def _images(data: Dataset, count: int, seed: int) -> tuple[np.ndarray, str]:
 
 
 def _tflite_activations(content: bytes, images: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """Float values of the named tensors for ``images``, from LiteRT without the XNNPACK delegate."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    with warnings.catch_warnings():
-        # LiteRT warns that keeping every tensor is for debugging: here that is the point.
-        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
-        interpreter = Interpreter(model_content=content, experimental_preserve_all_tensors=True)
-    detail = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(detail["index"], [len(images), *images.shape[1:]])
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    x = images
-    if np.issubdtype(detail["dtype"], np.integer):
-        scale, zero = detail["quantization"]
-        info = np.iinfo(detail["dtype"])
-        x = np.clip(np.round(images / scale + zero), info.min, info.max)
-    interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
-    interpreter.invoke()
-    by_name = {d["name"]: d for d in interpreter.get_tensor_details()}
-    values = {}
-    for name in names:
-        if name not in by_name:
-            continue
-        d = by_name[name]
-        value = interpreter.get_tensor(d["index"]).astype(np.float32)
-        scales = d["quantization_parameters"]["scales"]
-        if np.issubdtype(d["dtype"], np.integer) and len(scales) == 1:
-            value = (value - d["quantization_parameters"]["zero_points"][0]) * scales[0]
-        values[name] = value
-    return values
+    """Float values of the named tensors for ``images``, from LiteRT in a child process (a kernel
+    that crashes raises :class:`~compresslab.lowbit.litert_child.LiteRTCrashed` instead)."""
+    return litert_child.activations(content, images, names)
 
 
 def _output_names(content: bytes, layer_names) -> dict[str, str]:

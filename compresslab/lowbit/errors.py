@@ -3,7 +3,8 @@
 :func:`layer_errors` works for a simulated Keras model (``cl.quantize.simulate``, same layer names
 as the original) and for any TFLite file (tfmot/TFLite-converter PTQ, QAT, ai-edge-quantizer):
 weights are read back from the file and set against the float32 file's, and activations are
-taken from LiteRT with every intermediate tensor kept, on images that are NOT the test split.
+taken from LiteRT (in a child process) with every intermediate tensor kept, on images that are NOT
+the test split.
 """
 
 from __future__ import annotations
@@ -41,12 +42,6 @@ def _images(data: Dataset, count: int, seed: int) -> tuple[np.ndarray, str]:
     return pool[index].astype(np.float32), split
 
 
-def _tflite_activations(content: bytes, images: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """Float values of the named tensors for ``images``, from LiteRT in a child process (a kernel
-    that crashes raises :class:`~compresslab.lowbit.litert_child.LiteRTCrashed` instead)."""
-    return litert_child.activations(content, images, names)
-
-
 def _output_names(content: bytes, layer_names) -> dict[str, str]:
     """Layer -> the name of the tensor its weight op writes (after any fused activation)."""
     from .fileweights import read_model
@@ -68,8 +63,8 @@ def _tflite_rows(float_model, artifact: TFLiteArtifact, images: np.ndarray) -> l
     variant_weights = {w.layer: w for w in file_weights(artifact.content, layer_names) if w.layer}
     float_outputs = _output_names(reference, layer_names)
     variant_outputs = _output_names(artifact.content, layer_names)
-    float_values = _tflite_activations(reference, images, list(float_outputs.values()))
-    variant_values = _tflite_activations(artifact.content, images, list(variant_outputs.values()))
+    float_values = litert_child.activations(reference, images, list(float_outputs.values()))
+    variant_values = litert_child.activations(artifact.content, images, list(variant_outputs.values()))
     rows = []
     for layer in layer_names:
         if layer not in float_weights or layer not in variant_weights:

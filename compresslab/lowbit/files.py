@@ -225,13 +225,13 @@ def post_training_lowbit(model, data: Dataset, spec: LowBitSpec | None = None, *
 
 def _check_runs(content: bytes, spec: LowBitSpec, stored, images: np.ndarray, layer_names) -> None:
     """A file LiteRT refuses, or whose layers compute NaN or inf, is not a deployable file: say where."""
-    from .errors import _output_names, _tflite_activations
-    from .litert_child import LiteRTCrashed
+    from .errors import _output_names
+    from .litert_child import LiteRTCrashed, activations
 
     layers = {w.layer or w.tensor: w.storage for w in stored if not w.storage.startswith("float")}
     try:
         outputs = _output_names(content, layer_names)
-        values = _tflite_activations(content, images, list(outputs.values()))
+        values = activations(content, images, list(outputs.values()))
     except LiteRTCrashed as error:
         raise ValueError(f"ai-edge-quantizer wrote mode {spec.mode!r} ({spec.granularity}), but {error} "
                          f"(layers stored as {layers}), so the file is unusable; keep the low-bit layers at "

@@ -31,7 +31,7 @@ from .specs import (  # noqa: F401  (the constants are re-exported for older imp
 )
 
 
-def deep_compression_recipe(*, sparsity: float = 0.92, scope: str = "global", prune_epochs: int = 2,
+def deep_compression_recipe(*, sparsity: float = 0.92, scope: str = "global", prune_epochs: int = 4,
                             clusters: int = 16, conv_clusters: int | None = 32, depthwise_clusters: int | None = 32,
                             cluster_epochs: int = 1, prune_learning_rate: float = 1e-3,
                             cluster_learning_rate: float = 1e-4, batch_size: int = 64,
@@ -42,6 +42,11 @@ def deep_compression_recipe(*, sparsity: float = 0.92, scope: str = "global", pr
     centroids per dense kernel, ``conv_clusters`` per convolution kernel, ``depthwise_clusters`` per
     depthwise kernel, zeros kept, centroids fine-tuned) -> entropy-code into compresslab's file format. Every knob of every step is a
     recipe key (docs/recipes.md); these arguments are the ones most often changed.
+
+    ``prune_epochs`` defaults to 4: the pruning stage reaches 92% gradually over those epochs, and on
+    the corpus of Keras 3 CNNs nobody here tuned (README, "Your model") 2 epochs left the most sensitive
+    one 0.78 points under its input on the validation split, 4 epochs 0.32 (the other five gained as much
+    or more with 4). Pass ``prune_epochs=2`` for a quicker run.
 
     Example:
         >>> run_pipeline(model, data, deep_compression_recipe(sparsity=0.9, prune_learning_rate=5e-4))

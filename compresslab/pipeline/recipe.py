@@ -45,8 +45,8 @@ def deep_compression_recipe(*, sparsity: float = 0.92, scope: str = "global", pr
 
     ``prune_epochs`` defaults to 4: the pruning stage reaches 92% gradually over those epochs, and on
     the corpus of Keras 3 CNNs nobody here tuned (README, "Your model") 2 epochs left the most sensitive
-    one 0.78 points under its input on the validation split, 4 epochs 0.32 (the other five gained as much
-    or more with 4). Pass ``prune_epochs=2`` for a quicker run.
+    one 0.78 points under its input on the validation split, 4 epochs 0.32 (the other five were as
+    good or better with 4). Pass ``prune_epochs=2`` for a quicker run.
 
     Example:
         >>> run_pipeline(model, data, deep_compression_recipe(sparsity=0.9, prune_learning_rate=5e-4))

@@ -531,8 +531,8 @@ def autocompress(model, data: Dataset, *, max_accuracy_drop: float = 0.5, object
         log: an ExperimentLog or path; the input and every variant are appended.
         max_trials: at most this many candidate variants (None: no limit).
         time_budget: stop starting new trials after this many seconds (None: no limit).
-        epochs: fine-tuning epochs of each pruning / clustering trial (2, as in Deep Compression's
-            pruning stage).
+        epochs: fine-tuning epochs of each pruning / clustering trial (2: half the Deep Compression
+            recipe's 4 pruning epochs, so that a search of a dozen trials stays short).
         sparsities: sparsity levels searched (denser steps near the top, where each step of
             sparsity changes the file most; 92% is Deep Compression's default).
         cluster_choices: centroid counts tried (8, 16, 32 = 3, 4, 5-bit indices).

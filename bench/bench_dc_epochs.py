@@ -31,6 +31,7 @@ def main() -> None:
 
     import compresslab as cl
     from compresslab.data import Dataset
+    from compresslab.pipeline.search import drop_standard_error  # autocompress's own paired error
 
     load_start = os.getloadavg()
     started = time.perf_counter()
@@ -60,12 +61,13 @@ def main() -> None:
             result = cl.run_pipeline(user_model, on_validation,
                                      cl.pipeline.deep_compression_recipe(prune_epochs=prune_epochs),
                                      name=f"{name} prune_epochs={prune_epochs}")
-            drop = reference - correct(result.model)
+            compressed = correct(result.model)
+            drop = reference - compressed
             row[f"prune_epochs_{prune_epochs}"] = {
                 "validation_accuracy": float(result.final.accuracy),
                 "after_pruning_stage": float(result.records[1].accuracy),
                 "drop_points": round(100 * float(drop.mean()), 2),
-                "drop_se_points": round(100 * float(drop.std(ddof=1)) / np.sqrt(len(drop)), 2),
+                "drop_se_points": round(100 * drop_standard_error(reference, compressed), 2),
                 "bytes": result.final.extra.get("compressed_bytes"),
                 "seconds": round(time.perf_counter() - began, 1)}
             log(f"  prune_epochs={prune_epochs}: {row[f'prune_epochs_{prune_epochs}']}")
